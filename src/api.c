@@ -1,0 +1,837 @@
+/*-------------------------------------------------------------------------
+ * api.c
+ *	  The SQL functions that map one-to-one onto Switchgrid endpoints:
+ *	  contract search, Asks, Orders and the raw data behind a dataUrl.
+ *
+ * Each function checks all of its input before the first HTTP call, so a
+ * bad argument never costs a billable request.  Load curves live in
+ * loadcurve.c.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "catalog/pg_type.h"
+#include "fmgr.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "miscadmin.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/jsonb.h"
+#include "utils/lsyscache.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+
+#include "compat.h"
+#include "http.h"
+#include "json_util.h"
+#include "request.h"
+
+#define SG_ASK_PAGE_SIZE 100
+
+static const char *const sg_purposes[] = {
+	"ENERGY_PERFORMANCE_STUDY", "SOLAR_INSTALLATION_SIZING", "DEMAND_RESPONSE",
+	"ENERGY_BROKERAGE", "VEHICLE_CHARGE_DETECTION",
+};
+
+static const char *const sg_ask_statuses[] = {
+	"CREATED", "PENDING_ADDRESS_CHECK", "ADDRESS_CHECK_FAILED",
+	"PREPARING_CONSENT_COLLECTION", "PENDING_USER_ACTION", "ACCEPTED",
+};
+
+static bool
+sg_in_list(const char *value, const char *const *list, size_t n)
+{
+	size_t		i;
+
+	for (i = 0; i < n; i++)
+	{
+		if (strcmp(value, list[i]) == 0)
+			return true;
+	}
+	return false;
+}
+
+static char *
+sg_uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
+}
+
+/* A text argument as a C string, or NULL if it is NULL or blank. */
+static char *
+sg_text_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *s;
+	const char *p;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	for (p = s; *p; p++)
+	{
+		if (!isspace((unsigned char) *p))
+			return s;
+	}
+	return NULL;
+}
+
+/* Query-string value: UTF-8, percent-encoded. */
+static char *
+sg_query_value(const char *s)
+{
+	return sg_url_escape(pg_server_to_any(s, (int) strlen(s), PG_UTF8));
+}
+
+static Datum
+sg_uuid_datum(const char *s)
+{
+	return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
+}
+
+static Datum
+sg_timestamptz_datum(const char *s)
+{
+	return TimestampTzGetDatum(sg_api_timestamp_in(s));
+}
+
+/* Calls the API and returns the body as jsonb. */
+static Jsonb *
+sg_call_jsonb(SgHttpMethod method, const char *path, const char *query,
+			  const char *body, int flags, const char *what)
+{
+	SgHttpResponse *resp = sg_api_call(method, path, query, body, flags, what);
+
+	return sg_body_to_jsonb(resp->body, resp->len, what);
+}
+
+static void
+sg_expect_object(Jsonb *j, const char *what)
+{
+	if (JB_ROOT_IS_SCALAR(j) || !JB_ROOT_IS_OBJECT(j))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 errdetail("Expected a JSON object.")));
+}
+
+/* The array under "key" of an object, or NULL if it is absent. */
+static JsonbContainer *
+sg_get_array(JsonbContainer *obj, const char *key, const char *what)
+{
+	JsonbValue *v = sg_jsonb_get(obj, key);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 errdetail("\"%s\" is not an array.", key)));
+	return v->val.binary.data;
+}
+
+/* ----------------------------------------------------------------
+ * Contract search
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(switchgrid_search_contract);
+
+/*
+ * switchgrid_search_contract(name text, address text DEFAULT NULL,
+ *							  prm text DEFAULT NULL)
+ *	 RETURNS TABLE(contract_id uuid, prm text, holder text, category text,
+ *				   address jsonb)
+ */
+Datum
+switchgrid_search_contract(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *name = sg_text_arg(fcinfo, 0);
+	char	   *address = sg_text_arg(fcinfo, 1);
+	char	   *prm = sg_text_arg(fcinfo, 2);
+	StringInfoData query;
+	Jsonb	   *result;
+	JsonbContainer *results;
+	const char *what = "contract search";
+	int			i,
+				n;
+
+	if (name == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("name must not be empty")));
+	if (pg_mbstrlen(name) < 3)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("name \"%s\" is too short", name),
+				 errdetail("The holder's name needs at least 3 characters.")));
+	if (address == NULL && prm == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("either address or prm is required")));
+	if (prm != NULL)
+		sg_check_prm(prm);
+	if (address != NULL)
+	{
+		const char *p;
+		int			run = 0;
+		bool		postal = false;
+
+		for (p = address; *p && !postal; p++)
+		{
+			run = (*p >= '0' && *p <= '9') ? run + 1 : 0;
+			postal = (run == 5 && !(p[1] >= '0' && p[1] <= '9'));
+		}
+		if (!postal)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("address \"%s\" has no postal code", address),
+					 errdetail("An address needs a street and a 5-digit postal code, e.g. \"1 rue de la Paix 75002 Paris\".")));
+	}
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	initStringInfo(&query);
+	appendStringInfo(&query, "name=%s", sg_query_value(name));
+	if (address != NULL)
+		appendStringInfo(&query, "&address=%s", sg_query_value(address));
+	if (prm != NULL)
+		appendStringInfo(&query, "&prm=%s", prm);
+
+	result = sg_call_jsonb(SG_HTTP_GET, "/search_contract", query.data, NULL, 0, what);
+	sg_expect_object(result, what);
+	results = sg_get_array(&result->root, "results", what);
+	n = results ? JsonContainerSize(results) : 0;
+
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *item = getIthJsonbValueFromContainer(results, i);
+		JsonbContainer *c;
+		Datum		values[5];
+		bool		nulls[5] = {false, false, false, false, false};
+		char	   *s;
+		Jsonb	   *addr;
+
+		if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
+			continue;
+		c = item->val.binary.data;
+
+		s = sg_jsonb_get_string(c, "id");
+		nulls[0] = (s == NULL);
+		if (s)
+			values[0] = sg_uuid_datum(s);
+		s = sg_jsonb_get_string(c, "prm");
+		nulls[1] = (s == NULL);
+		if (s)
+			values[1] = CStringGetTextDatum(s);
+		s = sg_jsonb_get_string(c, "nomClientFinalOuDenominationSociale");
+		nulls[2] = (s == NULL);
+		if (s)
+			values[2] = CStringGetTextDatum(s);
+		s = sg_jsonb_get_string(c, "categorieClientFinalCode");
+		nulls[3] = (s == NULL);
+		if (s)
+			values[3] = CStringGetTextDatum(s);
+		addr = sg_jsonb_get_jsonb(c, "adresseInstallationNormalisee");
+		nulls[4] = (addr == NULL);
+		if (addr)
+			values[4] = JsonbPGetDatum(addr);
+
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Asks
+ * ----------------------------------------------------------------
+ */
+
+/*
+ * Checks an Ask body before it is sent: the guide's shape, with the
+ * contracts and the signer present.  Fields the guide does not describe are
+ * passed through untouched.
+ */
+static void
+sg_check_ask_body(Jsonb *body)
+{
+	JsonbContainer *root = &body->root;
+	JsonbValue *v;
+	int			i,
+				n;
+
+	if (JB_ROOT_IS_SCALAR(body) || !JB_ROOT_IS_OBJECT(body))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an Ask body must be a JSON object")));
+
+	v = sg_jsonb_get(root, "electricityContracts");
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
+		JsonContainerSize(v->val.binary.data) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an Ask needs a non-empty \"electricityContracts\" array"),
+				 errhint("Use the contract_id values returned by switchgrid_search_contract().")));
+	n = JsonContainerSize(v->val.binary.data);
+	for (i = 0; i < n; i++)
+	{
+		JsonbValue *c = getIthJsonbValueFromContainer(v->val.binary.data, i);
+
+		if (c->type == jbvString)
+		{
+			char	   *id = pnstrdup(c->val.string.val, c->val.string.len);
+
+			(void) sg_uuid_datum(id);	/* raises 22P02 if not a uuid */
+		}
+		else if (c->type == jbvBinary && JsonContainerIsObject(c->val.binary.data))
+		{
+			char	   *prm = sg_jsonb_get_string(c->val.binary.data, "prm");
+
+			if (prm == NULL)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("an electricity contract object needs a \"prm\"")));
+			sg_check_prm(prm);
+		}
+		else
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("each electricity contract must be a contract id or an object")));
+	}
+
+	v = sg_jsonb_get(root, "signer");
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an Ask needs a \"signer\" object")));
+	{
+		JsonbContainer *signer = v->val.binary.data;
+		const char *const required[] = {"firstName", "lastName"};
+		char	   *genre;
+		char	   *email;
+
+		for (i = 0; i < (int) lengthof(required); i++)
+		{
+			char	   *s = sg_jsonb_get_string(signer, required[i]);
+
+			if (s == NULL || s[0] == '\0')
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("the signer needs a \"%s\"", required[i])));
+		}
+		genre = sg_jsonb_get_string(signer, "genre");
+		if (genre != NULL && strcmp(genre, "M") != 0 && strcmp(genre, "F") != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid signer genre \"%s\"", genre),
+					 errdetail("Allowed: M, F.")));
+		email = sg_jsonb_get_string(signer, "email");
+		if (email != NULL && strchr(email, '@') == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid signer email \"%s\"", email)));
+	}
+
+	v = sg_jsonb_get(root, "purposes");
+	if (v != NULL)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("\"purposes\" must be an array")));
+		n = JsonContainerSize(v->val.binary.data);
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *p = getIthJsonbValueFromContainer(v->val.binary.data, i);
+			char	   *s = (p->type == jbvString)
+				? pnstrdup(p->val.string.val, p->val.string.len) : NULL;
+
+			if (s == NULL || !sg_in_list(s, sg_purposes, lengthof(sg_purposes)))
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid purpose %s", s ? quote_literal_cstr(s) : "(not a string)"),
+						 errdetail("Allowed: ENERGY_PERFORMANCE_STUDY, SOLAR_INSTALLATION_SIZING, DEMAND_RESPONSE, ENERGY_BROKERAGE, VEHICLE_CHARGE_DETECTION.")));
+		}
+	}
+
+	v = sg_jsonb_get(root, "consentDuration");
+	if (v != NULL)
+	{
+		char	   *d = (v->type == jbvString)
+			? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
+		bool		ok = false;
+
+		if (d != NULL)
+		{
+			int			num;
+			char		unit[16];
+			char		extra;
+
+			if (sscanf(d, "%d %15s%c", &num, unit, &extra) == 2 && num >= 1 &&
+				strspn(d, "0123456789") == (size_t) snprintf(NULL, 0, "%d", num))
+			{
+				const char *u = unit;
+				bool		plural = num > 1;
+				int			max = 0;
+
+				if (strcmp(u, plural ? "days" : "day") == 0)
+					max = 6;
+				else if (strcmp(u, plural ? "weeks" : "week") == 0)
+					max = 4;
+				else if (strcmp(u, plural ? "months" : "month") == 0)
+					max = 6;
+				else if (strcmp(u, plural ? "years" : "year") == 0)
+					max = 20;
+				ok = num <= max;
+			}
+		}
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid consent duration %s", d ? quote_literal_cstr(d) : "(not a string)"),
+					 errdetail("Use \"1 day\" to \"6 days\", \"1 week\" to \"4 weeks\", \"1 month\" to \"6 months\" or \"1 year\" to \"20 years\".")));
+	}
+}
+
+static Datum
+sg_post_ask(Jsonb *body)
+{
+	char	   *text;
+
+	sg_check_ask_body(body);
+	text = JsonbToCString(NULL, &body->root, VARSIZE(body));
+	text = pg_server_to_any(text, (int) strlen(text), PG_UTF8);
+	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_POST, "/ask", NULL, text,
+									SG_HTTP_TEST_ENV, "a new Ask"));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_ask_body);
+
+/* switchgrid_ask(body jsonb) RETURNS jsonb */
+Datum
+switchgrid_ask_body(PG_FUNCTION_ARGS)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("the Ask body must not be null")));
+	return sg_post_ask(PG_GETARG_JSONB_P(0));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_ask);
+
+/*
+ * switchgrid_ask(contract_ids uuid[], signer jsonb, purposes text[] DEFAULT
+ *				  NULL, consent_duration text DEFAULT NULL, scopes jsonb
+ *				  DEFAULT NULL) RETURNS jsonb
+ */
+Datum
+switchgrid_ask(PG_FUNCTION_ARGS)
+{
+	StringInfoData buf;
+	ArrayType  *ids;
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("contract_ids must not be null")));
+	if (PG_ARGISNULL(1))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("signer must not be null")));
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"electricityContracts\": [");
+	ids = PG_GETARG_ARRAYTYPE_P(0);
+	deconstruct_array(ids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("contract_ids must not contain nulls")));
+		if (i > 0)
+			appendStringInfoString(&buf, ", ");
+		sg_json_append_string(&buf, DatumGetCString(DirectFunctionCall1(uuid_out, elems[i])));
+	}
+	appendStringInfoString(&buf, "], \"signer\": ");
+	{
+		Jsonb	   *signer = PG_GETARG_JSONB_P(1);
+
+		(void) JsonbToCString(&buf, &signer->root, VARSIZE(signer));
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		ArrayType  *purposes = PG_GETARG_ARRAYTYPE_P(2);
+
+		deconstruct_array(purposes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+		appendStringInfoString(&buf, ", \"purposes\": [");
+		for (i = 0; i < n; i++)
+		{
+			if (nulls[i])
+				ereport(ERROR,
+						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+						 errmsg("purposes must not contain nulls")));
+			if (i > 0)
+				appendStringInfoString(&buf, ", ");
+			sg_json_append_string(&buf, TextDatumGetCString(elems[i]));
+		}
+		appendStringInfoChar(&buf, ']');
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		appendStringInfoString(&buf, ", \"consentDuration\": ");
+		sg_json_append_string(&buf, text_to_cstring(PG_GETARG_TEXT_PP(3)));
+	}
+	if (!PG_ARGISNULL(4))
+	{
+		Jsonb	   *scopes = PG_GETARG_JSONB_P(4);
+
+		if (JB_ROOT_IS_SCALAR(scopes) || !JB_ROOT_IS_ARRAY(scopes))
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("scopes must be a JSON array"),
+					 errhint("For example '[{\"service\": \"ENEDIS_RAW_API\", \"id\": \"DETAILS_CONTRACTUELS\"}]'.")));
+		appendStringInfoString(&buf, ", \"scopes\": ");
+		(void) JsonbToCString(&buf, &scopes->root, VARSIZE(scopes));
+	}
+	appendStringInfoChar(&buf, '}');
+
+	return sg_post_ask(DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_ask_status);
+
+/* switchgrid_ask_status(ask_id uuid) RETURNS jsonb */
+Datum
+switchgrid_ask_status(PG_FUNCTION_ARGS)
+{
+	char	   *id = sg_uuid_arg(fcinfo, 0, "ask_id");
+
+	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_GET, psprintf("/ask/%s", id), NULL, NULL,
+									SG_HTTP_TEST_ENV, psprintf("Ask %s", id)));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_cancel_ask);
+
+/* switchgrid_cancel_ask(ask_id uuid) RETURNS void */
+Datum
+switchgrid_cancel_ask(PG_FUNCTION_ARGS)
+{
+	char	   *id = sg_uuid_arg(fcinfo, 0, "ask_id");
+
+	(void) sg_api_call(SG_HTTP_DELETE, psprintf("/ask/%s", id), NULL, NULL,
+					   SG_HTTP_TEST_ENV, psprintf("Ask %s", id));
+	PG_RETURN_VOID();
+}
+
+/*
+ * Checks a GET /ask filter: a comma list of values, each optionally
+ * prefixed with '!', each accepted by "check".  Returns it escaped.
+ */
+static char *
+sg_check_filter(const char *filter, const char *name, void (*check) (const char *))
+{
+	char	   *copy = pstrdup(filter);
+	char	   *tok;
+	char	   *save;
+
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	{
+		while (isspace((unsigned char) *tok))
+			tok++;
+		if (*tok == '!')
+			tok++;
+		check(tok);
+	}
+	return sg_url_escape(filter);
+}
+
+static void
+sg_check_ask_status(const char *s)
+{
+	if (!sg_in_list(s, sg_ask_statuses, lengthof(sg_ask_statuses)))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid Ask status \"%s\"", s),
+				 errdetail("Allowed: CREATED, PENDING_ADDRESS_CHECK, ADDRESS_CHECK_FAILED, PREPARING_CONSENT_COLLECTION, PENDING_USER_ACTION, ACCEPTED, each optionally prefixed with \"!\" to exclude it.")));
+}
+
+/* The PRMs of an Ask: from its contracts, else from its consentIds. */
+static Datum
+sg_ask_prms(JsonbContainer *ask, bool *isnull)
+{
+	JsonbValue *v = sg_jsonb_get(ask, "contracts");
+	ArrayBuildState *abs = NULL;
+
+	if (v != NULL && v->type == jbvBinary && JsonContainerIsArray(v->val.binary.data))
+	{
+		int			n = JsonContainerSize(v->val.binary.data);
+		int			i;
+
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *c = getIthJsonbValueFromContainer(v->val.binary.data, i);
+			char	   *prm;
+
+			if (c->type != jbvBinary)
+				continue;
+			prm = sg_jsonb_get_string(c->val.binary.data, "prm");
+			if (prm != NULL)
+				abs = accumArrayResult(abs, CStringGetTextDatum(prm), false,
+									   TEXTOID, CurrentMemoryContext);
+		}
+	}
+	if (abs == NULL)
+	{
+		v = sg_jsonb_get(ask, "consentIds");
+		if (v != NULL && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+		{
+			JsonbIterator *it = JsonbIteratorInit(v->val.binary.data);
+			JsonbValue	kv;
+			JsonbIteratorToken tok;
+
+			while ((tok = JsonbIteratorNext(&it, &kv, true)) != WJB_DONE)
+			{
+				if (tok == WJB_KEY)
+					abs = accumArrayResult(abs,
+										   PointerGetDatum(cstring_to_text_with_len(kv.val.string.val,
+																					kv.val.string.len)),
+										   false, TEXTOID, CurrentMemoryContext);
+			}
+		}
+	}
+	*isnull = (abs == NULL);
+	return abs ? makeArrayResult(abs, CurrentMemoryContext) : (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_asks);
+
+/*
+ * switchgrid_asks(status text DEFAULT NULL, prm text DEFAULT NULL)
+ *	 RETURNS TABLE(ask_id uuid, status text, created_at timestamptz,
+ *				   accepted_at timestamptz, prms text[], consent_ids jsonb,
+ *				   ask jsonb)
+ *
+ * Follows skip/limit paging until every Ask is returned.
+ */
+Datum
+switchgrid_asks(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *status = sg_text_arg(fcinfo, 0);
+	char	   *prm = sg_text_arg(fcinfo, 1);
+	char	   *filters;
+	int64		skip = 0;
+	MemoryContext pagecxt;
+	MemoryContext oldcxt;
+
+	filters = psprintf("%s%s%s%s",
+					   status ? "&status=" : "",
+					   status ? sg_check_filter(status, "status", sg_check_ask_status) : "",
+					   prm ? "&prm=" : "",
+					   prm ? sg_check_filter(prm, "prm", sg_check_prm) : "");
+
+	InitMaterializedSRF(fcinfo, 0);
+
+	pagecxt = AllocSetContextCreate(CurrentMemoryContext, "switchgrid ask page",
+									ALLOCSET_DEFAULT_SIZES);
+	for (;;)
+	{
+		Jsonb	   *page;
+		JsonbContainer *items;
+		JsonbValue *total;
+		int			n,
+					i;
+		const char *what = "Ask list";
+
+		CHECK_FOR_INTERRUPTS();
+		oldcxt = MemoryContextSwitchTo(pagecxt);
+		page = sg_call_jsonb(SG_HTTP_GET, "/ask",
+							 psprintf("skip=" INT64_FORMAT "&limit=%d&orderBy=createdAt:asc%s",
+									  skip, SG_ASK_PAGE_SIZE, filters),
+							 NULL, SG_HTTP_TEST_ENV, what);
+		sg_expect_object(page, what);
+		items = sg_get_array(&page->root, "items", what);
+		n = items ? JsonContainerSize(items) : 0;
+
+		for (i = 0; i < n; i++)
+		{
+			JsonbValue *item = getIthJsonbValueFromContainer(items, i);
+			JsonbContainer *c;
+			Datum		values[7];
+			bool		nulls[7] = {false, false, false, false, false, false, false};
+			char	   *s;
+			Jsonb	   *j;
+
+			if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
+				continue;
+			c = item->val.binary.data;
+
+			s = sg_jsonb_get_string(c, "id");
+			nulls[0] = (s == NULL);
+			if (s)
+				values[0] = sg_uuid_datum(s);
+			s = sg_jsonb_get_string(c, "status");
+			nulls[1] = (s == NULL);
+			if (s)
+				values[1] = CStringGetTextDatum(s);
+			s = sg_jsonb_get_string(c, "createdAt");
+			nulls[2] = (s == NULL);
+			if (s)
+				values[2] = sg_timestamptz_datum(s);
+			s = sg_jsonb_get_string(c, "acceptedAt");
+			nulls[3] = (s == NULL);
+			if (s)
+				values[3] = sg_timestamptz_datum(s);
+			values[4] = sg_ask_prms(c, &nulls[4]);
+			j = sg_jsonb_get_jsonb(c, "consentIds");
+			nulls[5] = (j == NULL);
+			if (j)
+				values[5] = JsonbPGetDatum(j);
+			values[6] = JsonbPGetDatum(JsonbValueToJsonb(item));
+
+			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+		}
+
+		skip += n;
+		total = sg_jsonb_get(&page->root, "totalItemsCount");
+		MemoryContextSwitchTo(oldcxt);
+
+		/* stop on a short page, or once the announced total is reached */
+		if (n < SG_ASK_PAGE_SIZE)
+			break;
+		if (total != NULL && total->type == jbvNumeric &&
+			skip >= DatumGetInt64(DirectFunctionCall1(numeric_int8,
+													  NumericGetDatum(total->val.numeric))))
+			break;
+		MemoryContextReset(pagecxt);
+	}
+	MemoryContextDelete(pagecxt);
+	return (Datum) 0;
+}
+
+/* ----------------------------------------------------------------
+ * Orders
+ * ----------------------------------------------------------------
+ */
+
+PG_FUNCTION_INFO_V1(switchgrid_order);
+
+/* switchgrid_order(requests jsonb, consent_id uuid DEFAULT NULL) RETURNS jsonb */
+Datum
+switchgrid_order(PG_FUNCTION_ARGS)
+{
+	char	   *requests;
+	StringInfoData body;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("requests must not be null")));
+	requests = sg_validate_requests(PG_GETARG_JSONB_P(0), !PG_ARGISNULL(1));
+
+	initStringInfo(&body);
+	appendStringInfoChar(&body, '{');
+	if (!PG_ARGISNULL(1))
+		appendStringInfo(&body, "\"consentId\": \"%s\", ",
+						 DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1))));
+	appendStringInfo(&body, "\"requests\": %s}", requests);
+
+	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_POST, "/order", NULL,
+									pg_server_to_any(body.data, body.len, PG_UTF8),
+									0, "a new Order"));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_order_status);
+
+/* switchgrid_order_status(order_id uuid) RETURNS jsonb */
+Datum
+switchgrid_order_status(PG_FUNCTION_ARGS)
+{
+	char	   *id = sg_uuid_arg(fcinfo, 0, "order_id");
+
+	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_GET, psprintf("/order/%s", id), NULL, NULL,
+									0, psprintf("Order %s", id)));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_data);
+
+/*
+ * switchgrid_data(order_id uuid, request_id uuid) RETURNS jsonb
+ *
+ * The raw Enedis JSON behind a finished request's dataUrl.  The dataUrl is
+ * fetched without the bearer token unless it points at the API itself.
+ */
+Datum
+switchgrid_data(PG_FUNCTION_ARGS)
+{
+	char	   *order_id = sg_uuid_arg(fcinfo, 0, "order_id");
+	char	   *request_id = sg_uuid_arg(fcinfo, 1, "request_id");
+	char	   *what = psprintf("Order %s", order_id);
+	Jsonb	   *order;
+	JsonbContainer *requests;
+	JsonbContainer *req = NULL;
+	char	   *status;
+	char	   *type;
+	char	   *url;
+	SgHttpResponse *resp;
+	int			i,
+				n;
+
+	order = sg_call_jsonb(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL, NULL, 0, what);
+	sg_expect_object(order, what);
+	requests = sg_get_array(&order->root, "requests", what);
+	n = requests ? JsonContainerSize(requests) : 0;
+	for (i = 0; i < n && req == NULL; i++)
+	{
+		JsonbValue *r = getIthJsonbValueFromContainer(requests, i);
+		char	   *id;
+
+		if (r->type != jbvBinary)
+			continue;
+		id = sg_jsonb_get_string(r->val.binary.data, "id");
+		if (id != NULL && pg_strcasecmp(id, request_id) == 0)
+			req = r->val.binary.data;
+	}
+	if (req == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("request %s is not part of order %s", request_id, order_id)));
+
+	status = sg_jsonb_get_string(req, "status");
+	type = sg_jsonb_get_string(req, "type");
+	if (status == NULL || strcmp(status, "SUCCESS") != 0)
+	{
+		char	   *err = sg_jsonb_get_string(req, "errorMessage");
+
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("request %s has no data yet", request_id),
+				 errdetail("Its status is %s%s%s.", status ? status : "unknown",
+						   err ? ": " : "", err ? err : ""),
+				 (status == NULL || strcmp(status, "FAILED") != 0)
+				 ? errhint("Wait until switchgrid_order_status() shows it as SUCCESS.") : 0));
+	}
+	url = sg_jsonb_get_string(req, "dataUrl");
+	if (url == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("request %s has no dataUrl", request_id),
+				 (type && (strcmp(type, "LOADCURVE") == 0 || strncmp(type, "R63", 3) == 0))
+				 ? errhint("Read load curves with switchgrid_loadcurve().") : 0));
+
+	resp = sg_fetch_url(url, psprintf("data of request %s", request_id));
+	PG_RETURN_JSONB_P(sg_body_to_jsonb(resp->body, resp->len,
+									   psprintf("data of request %s", request_id)));
+}

@@ -1,0 +1,86 @@
+/*-------------------------------------------------------------------------
+ * compat.h
+ *	  The one place where differences between PostgreSQL 13 and 17 are
+ *	  papered over, so that the rest of the code reads as for the newest.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SWITCHGRID_COMPAT_H
+#define SWITCHGRID_COMPAT_H
+
+#include "postgres.h"
+
+#include "common/jsonapi.h"
+#include "funcapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/guc.h"
+
+#if PG_VERSION_NUM < 130000
+#error "switchgrid needs PostgreSQL 13 or later"
+#endif
+
+/*
+ * JSON semantic-action callbacks return an error code from PostgreSQL 16 on,
+ * and nothing before.  Callbacks are declared with SG_JSON_CB and end with
+ * SG_JSON_RETURN.
+ */
+#if PG_VERSION_NUM >= 160000
+#define SG_JSON_CB JsonParseErrorType
+#define SG_JSON_RETURN return JSON_SUCCESS
+#else
+#define SG_JSON_CB void
+#define SG_JSON_RETURN return
+#endif
+
+/*
+ * Returns a lexer over a UTF-8 buffer, with de-escaped strings.  The buffer
+ * must stay alive as long as the lexer.
+ */
+static inline JsonLexContext *
+sg_make_json_lexer(char *json, size_t len)
+{
+#if PG_VERSION_NUM >= 170000
+	return makeJsonLexContextCstringLen(NULL, json, len, PG_UTF8, true);
+#else
+	return makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, true);
+#endif
+}
+
+/* InitMaterializedSRF() arrived in PostgreSQL 15. */
+#if PG_VERSION_NUM < 150000
+#include "miscadmin.h"
+#include "utils/tuplestore.h"
+
+#define MAT_SRF_USE_EXPECTED_DESC 0x01
+#define MAT_SRF_BLESS 0x02
+
+static inline void
+InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	MemoryContext oldcontext;
+	TupleDesc	tupdesc;
+
+	if (rsinfo == NULL || !IsA(rsinfo, ReturnSetInfo) ||
+		(rsinfo->allowedModes & SFRM_Materialize) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+				 errmsg("set-valued function called in context that cannot accept a set")));
+	oldcontext = MemoryContextSwitchTo(rsinfo->econtext->ecxt_per_query_memory);
+	if (get_call_result_type(fcinfo, NULL, &tupdesc) != TYPEFUNC_COMPOSITE)
+		elog(ERROR, "return type must be a row type");
+	tupdesc = CreateTupleDescCopy(tupdesc);
+	if (flags & MAT_SRF_BLESS)
+		BlessTupleDesc(tupdesc);
+	rsinfo->returnMode = SFRM_Materialize;
+	rsinfo->setResult = tuplestore_begin_heap(true, false, work_mem);
+	rsinfo->setDesc = tupdesc;
+	MemoryContextSwitchTo(oldcontext);
+}
+#endif
+
+/* MarkGUCPrefixReserved() was EmitWarningsOnPlaceholders() before 15. */
+#if PG_VERSION_NUM < 150000
+#define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+#endif							/* SWITCHGRID_COMPAT_H */

@@ -1,0 +1,228 @@
+/*-------------------------------------------------------------------------
+ * guc.c
+ *	  Definitions of the switchgrid.* settings and reading of the API token.
+ *
+ * The token and anything that decides where it is sent (base_url, the token
+ * file) can only be set by superusers; the token and its file are also
+ * GUC_SUPERUSER_ONLY, so SHOW, current_setting() and pg_settings hide them
+ * from everyone else.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <sys/stat.h>
+
+#include "miscadmin.h"
+#include "storage/fd.h"
+#include "utils/guc.h"
+
+#include "compat.h"
+#include "guc.h"
+
+#define SG_DEFAULT_BASE_URL "https://app.switchgrid.tech/enedis/v2"
+#define SG_MAX_TOKEN_FILE_SIZE 4096
+
+char	   *sg_base_url = NULL;
+char	   *sg_api_token = NULL;
+char	   *sg_api_token_file = NULL;
+bool		sg_test_env = false;
+int			sg_timeout_ms = 30000;
+int			sg_connect_timeout_ms = 10000;
+int			sg_max_retries = 3;
+int			sg_max_response_kb = 64 * 1024;
+
+/*
+ * base_url must be an absolute http(s) URL without query or fragment; the
+ * paths of the API are appended to it.
+ */
+static bool
+sg_check_base_url(char **newval, void **extra, GucSource source)
+{
+	const char *v = *newval;
+
+	if (v == NULL)
+		return true;
+	if (strncmp(v, "https://", 8) != 0 && strncmp(v, "http://", 7) != 0)
+	{
+		GUC_check_errdetail("The URL must start with \"https://\" or \"http://\".");
+		return false;
+	}
+	if (strpbrk(v, "?# \t\r\n") != NULL)
+	{
+		GUC_check_errdetail("The URL must not contain a query, a fragment or white space.");
+		return false;
+	}
+	return true;
+}
+
+void
+sg_define_gucs(void)
+{
+	DefineCustomStringVariable("switchgrid.base_url",
+							   "Base URL of the Switchgrid API.",
+							   "Only superusers can change it, since the API token is sent there.",
+							   &sg_base_url,
+							   SG_DEFAULT_BASE_URL,
+							   PGC_SUSET,
+							   0,
+							   sg_check_base_url, NULL, NULL);
+
+	DefineCustomStringVariable("switchgrid.api_token",
+							   "Switchgrid API token (prefer switchgrid.api_token_file).",
+							   "Visible to and settable by superusers only.",
+							   &sg_api_token,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
+							   NULL, NULL, NULL);
+
+	DefineCustomStringVariable("switchgrid.api_token_file",
+							   "File, read by the server, that holds the Switchgrid API token.",
+							   "Used when switchgrid.api_token is empty.",
+							   &sg_api_token_file,
+							   "",
+							   PGC_SUSET,
+							   GUC_SUPERUSER_ONLY,
+							   NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("switchgrid.test_env",
+							 "Sends \"switchgrid-test-env: true\" so that Asks and their Orders are not billed.",
+							 NULL,
+							 &sg_test_env,
+							 false,
+							 PGC_USERSET,
+							 0,
+							 NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.timeout",
+							"Maximum time for one HTTP request to the Switchgrid API.",
+							NULL,
+							&sg_timeout_ms,
+							30000, 100, 3600 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.connect_timeout",
+							"Maximum time to establish a connection to the Switchgrid API.",
+							NULL,
+							&sg_connect_timeout_ms,
+							10000, 100, 300 * 1000,
+							PGC_USERSET,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.max_retries",
+							"How many times a failed GET is retried.",
+							"Only GET requests are retried, on HTTP 429, 502, 503, 504 and connection failures.",
+							&sg_max_retries,
+							3, 0, 10,
+							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.max_response_size",
+							"Largest response accepted from the Switchgrid API.",
+							NULL,
+							&sg_max_response_kb,
+							64 * 1024, 1, 1024 * 1024 - 1,
+							PGC_SUSET,
+							GUC_UNIT_KB,
+							NULL, NULL, NULL);
+}
+
+/*
+ * Reads the token file.  The file is read at each use so that a rotated
+ * token takes effect without a reload; it is a few bytes.
+ */
+static char *
+sg_read_token_file(const char *path)
+{
+	FILE	   *fp;
+	char	   *buf;
+	size_t		n;
+	struct stat st;
+
+	fp = AllocateFile(path, "r");
+	if (fp == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("could not read the Switchgrid API token file: %m"),
+				 errhint("Check switchgrid.api_token_file and the file's permissions.")));
+	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+		ereport(WARNING,
+				(errmsg("the Switchgrid API token file is readable by other operating-system users"),
+				 errhint("Make it readable by the server's owner only (chmod 600).")));
+
+	buf = palloc0(SG_MAX_TOKEN_FILE_SIZE + 1);
+	n = fread(buf, 1, SG_MAX_TOKEN_FILE_SIZE + 1, fp);
+	FreeFile(fp);
+	if (n > SG_MAX_TOKEN_FILE_SIZE)
+	{
+		explicit_bzero(buf, SG_MAX_TOKEN_FILE_SIZE + 1);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the Switchgrid API token file is too large"),
+				 errdetail("The file must hold the token alone, at most %d bytes.",
+						   SG_MAX_TOKEN_FILE_SIZE)));
+	}
+	buf[n] = '\0';
+
+	/* trim surrounding white space, typically a final newline */
+	while (n > 0 && isspace((unsigned char) buf[n - 1]))
+		buf[--n] = '\0';
+	if (n > 0 && isspace((unsigned char) buf[0]))
+	{
+		size_t		start = 0;
+
+		while (start < n && isspace((unsigned char) buf[start]))
+			start++;
+		memmove(buf, buf + start, n - start + 1);
+	}
+	return buf;
+}
+
+char *
+sg_get_token(void)
+{
+	char	   *token;
+	const char *p;
+
+	if (sg_api_token != NULL && sg_api_token[0] != '\0')
+		token = pstrdup(sg_api_token);
+	else if (sg_api_token_file != NULL && sg_api_token_file[0] != '\0')
+		token = sg_read_token_file(sg_api_token_file);
+	else
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("no Switchgrid API token is configured"),
+				 errhint("A superuser can set switchgrid.api_token_file in postgresql.conf.")));
+
+	if (token[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("the Switchgrid API token is empty")));
+
+	/* a token goes into an HTTP header: refuse anything that could split it */
+	for (p = token; *p; p++)
+	{
+		if ((unsigned char) *p < 0x21 || (unsigned char) *p > 0x7e)
+		{
+			sg_forget_token(token);
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+					 errmsg("the Switchgrid API token contains invalid characters"),
+					 errdetail("A token is printable ASCII without spaces.")));
+		}
+	}
+	return token;
+}
+
+void
+sg_forget_token(char *token)
+{
+	if (token == NULL)
+		return;
+	explicit_bzero(token, strlen(token));
+	pfree(token);
+}

@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ * guc.h
+ *	  The switchgrid.* settings, and the one way to obtain the API token.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SWITCHGRID_GUC_H
+#define SWITCHGRID_GUC_H
+
+extern char *sg_base_url;
+extern char *sg_api_token;
+extern char *sg_api_token_file;
+extern bool sg_test_env;
+extern int	sg_timeout_ms;
+extern int	sg_connect_timeout_ms;
+extern int	sg_max_retries;
+extern int	sg_max_response_kb;
+
+extern void sg_define_gucs(void);
+
+/*
+ * Returns the API token as a palloc'd string; the caller should wipe it with
+ * sg_forget_token() once the request is built.  Raises an error (SQLSTATE
+ * 28000) when no token is configured or the token file cannot be read; the
+ * error never contains the token.
+ */
+extern char *sg_get_token(void);
+extern void sg_forget_token(char *token);
+
+#endif							/* SWITCHGRID_GUC_H */

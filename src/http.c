@@ -1,0 +1,718 @@
+/*-------------------------------------------------------------------------
+ * http.c
+ *	  The one place that talks to the Switchgrid API over libcurl.
+ *
+ * A backend keeps one libcurl multi handle and one easy handle for its whole
+ * life, on purpose: the multi handle owns the connection cache, so that the
+ * connection to the API stays alive from one call to the next.  Transfers are
+ * driven through the multi interface in slices of at most SG_POLL_MS, with
+ * CHECK_FOR_INTERRUPTS() between slices, so a cancel or statement_timeout
+ * stops a hung request promptly with the usual error.
+ *
+ * Nothing here puts the API token into a message: errors name the method,
+ * the path and the HTTP status, and the API's own message with any copy of
+ * the token blanked out.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <curl/curl.h>
+
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "storage/latch.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+#include "utils/wait_event.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "http.h"
+#include "json_util.h"
+
+#define SG_USER_AGENT "switchgrid-postgresql/0.1.0"
+#define SG_POLL_MS 100				/* longest wait between interrupt checks */
+#define SG_BACKOFF_BASE_MS 250
+#define SG_BACKOFF_MAX_MS 8000
+#define SG_MAX_RETRY_AFTER_MS 30000 /* a longer Retry-After is reported, not waited */
+#define SG_DETAIL_MAX 400			/* bytes of the API's message kept in errdetail */
+
+#if LIBCURL_VERSION_NUM < 0x074200
+#error "switchgrid needs libcurl 7.66 or later"
+#endif
+
+/* kept for the life of the backend: see the file header */
+static CURLM *sg_multi = NULL;
+static CURL *sg_easy = NULL;
+
+/* The response body under construction; grows without ever raising an error. */
+typedef struct SgBuffer
+{
+	char	   *data;
+	size_t		len;
+	size_t		cap;
+	size_t		limit;
+	bool		too_large;
+	bool		out_of_memory;
+	MemoryContext cxt;
+} SgBuffer;
+
+/* What one attempt produced. */
+typedef struct SgAttempt
+{
+	CURLcode	code;
+	long		status;
+	long		retry_after_ms;	/* -1 when the server gave no Retry-After */
+	bool		connected;
+	char		errbuf[CURL_ERROR_SIZE];
+	SgBuffer	buf;
+} SgAttempt;
+
+static const char *
+sg_method_name(SgHttpMethod method)
+{
+	switch (method)
+	{
+		case SG_HTTP_GET:
+			return "GET";
+		case SG_HTTP_POST:
+			return "POST";
+		case SG_HTTP_DELETE:
+			return "DELETE";
+	}
+	return "?";
+}
+
+static void
+sg_curl_setup(void)
+{
+	static bool global_done = false;
+
+	if (!global_done)
+	{
+		if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not initialize libcurl")));
+		global_done = true;
+	}
+	if (sg_multi == NULL)
+	{
+		sg_multi = curl_multi_init();
+		if (sg_multi == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create an HTTP client")));
+	}
+	if (sg_easy == NULL)
+	{
+		sg_easy = curl_easy_init();
+		if (sg_easy == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create an HTTP client")));
+	}
+}
+
+/*
+ * libcurl write callback.  It must not raise an error (a longjmp through
+ * libcurl would leave it in an undefined state), so allocation failures and
+ * the size cap are flagged and the transfer is aborted by returning 0.
+ */
+static size_t
+sg_write_cb(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+	SgBuffer   *buf = (SgBuffer *) userdata;
+	size_t		n = size * nmemb;
+
+	if (buf->len + n > buf->limit)
+	{
+		buf->too_large = true;
+		return 0;
+	}
+	if (buf->len + n + 1 > buf->cap)
+	{
+		size_t		newcap = Max(buf->cap * 2, buf->len + n + 1);
+		char	   *p;
+
+		newcap = Min(newcap, buf->limit + 1);
+		p = MemoryContextAllocExtended(buf->cxt, newcap,
+									   MCXT_ALLOC_HUGE | MCXT_ALLOC_NO_OOM);
+		if (p == NULL)
+		{
+			buf->out_of_memory = true;
+			return 0;
+		}
+		if (buf->len > 0)
+			memcpy(p, buf->data, buf->len);
+		if (buf->data)
+			pfree(buf->data);
+		buf->data = p;
+		buf->cap = newcap;
+	}
+	memcpy(buf->data + buf->len, ptr, n);
+	buf->len += n;
+	buf->data[buf->len] = '\0';
+	return n;
+}
+
+/* Blanks every copy of the token in a header list, then frees it. */
+static void
+sg_free_headers(struct curl_slist *headers)
+{
+	struct curl_slist *h;
+
+	for (h = headers; h != NULL; h = h->next)
+		explicit_bzero(h->data, strlen(h->data));
+	curl_slist_free_all(headers);
+}
+
+static struct curl_slist *
+sg_append_header(struct curl_slist *list, const char *header)
+{
+	struct curl_slist *n = curl_slist_append(list, header);
+
+	if (n == NULL)
+	{
+		sg_free_headers(list);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	return n;
+}
+
+/*
+ * Sets every option of one request on the (reset) easy handle.  Options that
+ * protect the token are set on every request, never inherited.
+ */
+static void
+sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
+			   const char *body, struct curl_slist *headers,
+			   bool follow_redirects, SgAttempt *at)
+{
+	curl_easy_reset(easy);
+	curl_easy_setopt(easy, CURLOPT_URL, url);
+	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, at->errbuf);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	/* the token is never sent along a redirect: see sg_perform() */
+	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
+	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+	curl_easy_setopt(easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sg_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) sg_connect_timeout_ms);
+	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) at->buf.limit);
+	curl_easy_setopt(easy, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(easy, CURLOPT_USERAGENT, SG_USER_AGENT);
+	curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
+	curl_easy_setopt(easy, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, sg_write_cb);
+	curl_easy_setopt(easy, CURLOPT_WRITEDATA, &at->buf);
+
+	switch (method)
+	{
+		case SG_HTTP_GET:
+			curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
+			break;
+		case SG_HTTP_POST:
+			curl_easy_setopt(easy, CURLOPT_POST, 1L);
+			curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body ? body : "");
+			curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
+							 (curl_off_t) (body ? strlen(body) : 0));
+			break;
+		case SG_HTTP_DELETE:
+			curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
+			break;
+	}
+}
+
+/*
+ * Runs one transfer to completion, checking for interrupts at least every
+ * SG_POLL_MS.  On an interrupt the handle is detached, which closes a
+ * half-done connection, and the error propagates as usual.
+ */
+static void
+sg_drive_transfer(CURL *easy, SgAttempt *at)
+{
+	CURLMcode	mc;
+
+	mc = curl_multi_add_handle(sg_multi, easy);
+	if (mc != CURLM_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("could not start an HTTP request"),
+				 errdetail_internal("%s", curl_multi_strerror(mc))));
+
+	at->code = CURLE_OK;
+	pgstat_report_wait_start(PG_WAIT_EXTENSION);
+	PG_TRY();
+	{
+		int			running = 1;
+		CURLMsg    *msg;
+		int			queued;
+
+		for (;;)
+		{
+			mc = curl_multi_perform(sg_multi, &running);
+			if (mc != CURLM_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYSTEM_ERROR),
+						 errmsg("HTTP request failed"),
+						 errdetail_internal("%s", curl_multi_strerror(mc))));
+			if (running == 0)
+				break;
+			mc = curl_multi_poll(sg_multi, NULL, 0, SG_POLL_MS, NULL);
+			if (mc != CURLM_OK)
+				ereport(ERROR,
+						(errcode(ERRCODE_SYSTEM_ERROR),
+						 errmsg("HTTP request failed"),
+						 errdetail_internal("%s", curl_multi_strerror(mc))));
+			CHECK_FOR_INTERRUPTS();
+		}
+		while ((msg = curl_multi_info_read(sg_multi, &queued)) != NULL)
+		{
+			if (msg->msg == CURLMSG_DONE && msg->easy_handle == easy)
+				at->code = msg->data.result;
+		}
+	}
+	PG_FINALLY();
+	{
+		pgstat_report_wait_end();
+		curl_multi_remove_handle(sg_multi, easy);
+	}
+	PG_END_TRY();
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &at->status);
+	{
+		curl_off_t	ra = -1;
+		curl_off_t	connect_us = 0;
+
+		if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+			at->retry_after_ms = (long) Min(ra, (curl_off_t) 86400) * 1000;
+		if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK)
+			at->connected = connect_us > 0 || at->status > 0;
+	}
+}
+
+/* Transport failures worth another try for an idempotent request. */
+static bool
+sg_transient_curl_error(CURLcode code)
+{
+	switch (code)
+	{
+		case CURLE_COULDNT_CONNECT:
+		case CURLE_COULDNT_RESOLVE_HOST:
+		case CURLE_GOT_NOTHING:
+		case CURLE_SEND_ERROR:
+		case CURLE_RECV_ERROR:
+		case CURLE_PARTIAL_FILE:
+			return true;
+		default:
+			return false;
+	}
+}
+
+static bool
+sg_transient_status(long status)
+{
+	return status == 429 || status == 502 || status == 503 || status == 504;
+}
+
+/* Waits on the latch, so that a cancel or a shutdown ends the wait at once. */
+static void
+sg_sleep_ms(long ms)
+{
+	TimestampTz end = GetCurrentTimestamp() + ms * 1000L;
+
+	for (;;)
+	{
+		long		left = (long) ((end - GetCurrentTimestamp()) / 1000);
+
+		if (left <= 0)
+			break;
+		(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						 left, PG_WAIT_EXTENSION);
+		ResetLatch(MyLatch);
+		CHECK_FOR_INTERRUPTS();
+	}
+}
+
+static long
+sg_backoff_ms(int attempt, long retry_after_ms)
+{
+	long		delay = SG_BACKOFF_BASE_MS << Min(attempt, 10);
+
+	delay = Min(delay, SG_BACKOFF_MAX_MS);
+	/* some jitter, so that several sessions do not retry in lockstep */
+	delay += (long) (random() % (delay / 4 + 1));
+	if (retry_after_ms > delay)
+		delay = retry_after_ms;
+	return delay;
+}
+
+/*
+ * Returns a printable, bounded copy of the API's message for errdetail, with
+ * any occurrence of the token blanked out.  The API answers errors with JSON
+ * carrying "message"; anything else (an HTML page from a proxy) is shown as
+ * its first bytes.
+ */
+static char *
+sg_error_detail(const SgBuffer *buf, const char *token)
+{
+	char	   *msg = NULL;
+	char	   *p;
+
+	if (buf->len > 0)
+	{
+		msg = sg_json_top_level_string(buf->data, buf->len, "message");
+		if (msg == NULL)
+			msg = sg_json_top_level_string(buf->data, buf->len, "error");
+		if (msg == NULL)
+			msg = pnstrdup(buf->data, Min(buf->len, SG_DETAIL_MAX));
+	}
+	if (msg == NULL)
+		return pstrdup("(empty response)");
+	if (strlen(msg) > SG_DETAIL_MAX)
+		strcpy(msg + SG_DETAIL_MAX - 3, "...");
+	for (p = msg; *p; p++)
+	{
+		if ((unsigned char) *p < 0x20)
+			*p = ' ';
+	}
+	if (token != NULL && token[0] != '\0')
+	{
+		size_t		tlen = strlen(token);
+
+		while ((p = strstr(msg, token)) != NULL)
+			memset(p, '*', tlen);
+	}
+	return msg;
+}
+
+/*
+ * Raises the error that fits a failed attempt.  "detail" has already been
+ * scrubbed of the token.
+ */
+static void
+sg_report_failure(SgHttpMethod method, const char *path, const char *what,
+				  const SgAttempt *at, const char *detail)
+{
+	const char *m = sg_method_name(method);
+
+	if (at->buf.too_large)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("response from Switchgrid for %s exceeds switchgrid.max_response_size", what),
+				 errdetail("The limit is %d kB.", sg_max_response_kb),
+				 errhint("A superuser can raise switchgrid.max_response_size.")));
+	if (at->buf.out_of_memory)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory while receiving %s", what)));
+
+	if (at->code != CURLE_OK)
+	{
+		const char *cerr = at->errbuf[0] ? at->errbuf : curl_easy_strerror(at->code);
+
+		switch (at->code)
+		{
+			case CURLE_FILESIZE_EXCEEDED:
+				ereport(ERROR,
+						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+						 errmsg("response from Switchgrid for %s exceeds switchgrid.max_response_size", what),
+						 errdetail("The limit is %d kB.", sg_max_response_kb),
+						 errhint("A superuser can raise switchgrid.max_response_size.")));
+				break;
+			case CURLE_OPERATION_TIMEDOUT:
+				if (!at->connected)
+					ereport(ERROR,
+							(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+							 errmsg("could not connect to the Switchgrid API for %s", what),
+							 errdetail("No connection within switchgrid.connect_timeout (%d ms).",
+									   sg_connect_timeout_ms)));
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("timed out waiting for Switchgrid on %s", what),
+						 errdetail("No complete answer to %s %s within switchgrid.timeout (%d ms).",
+								   m, path, sg_timeout_ms),
+						 errhint("Raise switchgrid.timeout for large downloads.")));
+				break;
+			case CURLE_COULDNT_CONNECT:
+			case CURLE_COULDNT_RESOLVE_HOST:
+			case CURLE_COULDNT_RESOLVE_PROXY:
+			case CURLE_SSL_CONNECT_ERROR:
+			case CURLE_PEER_FAILED_VERIFICATION:
+			case CURLE_SSL_CACERT_BADFILE:
+				ereport(ERROR,
+						(errcode(ERRCODE_SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION),
+						 errmsg("could not connect to the Switchgrid API for %s", what),
+						 errdetail_internal("%s", cerr)));
+				break;
+			case CURLE_PARTIAL_FILE:
+			case CURLE_BAD_CONTENT_ENCODING:
+				ereport(ERROR,
+						(errcode(ERRCODE_PROTOCOL_VIOLATION),
+						 errmsg("incomplete response from Switchgrid for %s", what),
+						 errdetail_internal("%s", cerr)));
+				break;
+			case CURLE_UNSUPPORTED_PROTOCOL:
+			case CURLE_URL_MALFORMAT:
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("invalid URL for %s", what),
+						 errdetail_internal("%s", cerr)));
+				break;
+			default:
+				ereport(ERROR,
+						(errcode(ERRCODE_CONNECTION_FAILURE),
+						 errmsg("could not complete %s with Switchgrid", what),
+						 errdetail_internal("%s", cerr)));
+		}
+	}
+
+	if (at->status == 401 || at->status == 403)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
+				 errmsg("Switchgrid refused the API token for %s", what),
+				 errdetail("HTTP %ld on %s %s: %s", at->status, m, path, detail),
+				 errhint("Check switchgrid.api_token_file (or switchgrid.api_token).")));
+	if (at->status == 404)
+		ereport(ERROR,
+				(errcode(ERRCODE_NO_DATA_FOUND),
+				 errmsg("%s not found", what),
+				 errdetail("HTTP 404 on %s %s: %s", m, path, detail)));
+	if (at->status == 429)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("Switchgrid rate limit reached for %s", what),
+				 errdetail("HTTP 429 on %s %s: %s", m, path, detail),
+				 errhint("Retry later, or lower the request rate.")));
+	if (at->status >= 500)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("Switchgrid failed on %s", what),
+				 errdetail("HTTP %ld on %s %s: %s", at->status, m, path, detail)));
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("Switchgrid rejected %s", what),
+			 errdetail("HTTP %ld on %s %s: %s", at->status, m, path, detail)));
+}
+
+/*
+ * The common engine of sg_api_call() and sg_fetch_url().  "path" is what
+ * error messages show of the URL (never a query string).
+ */
+static SgHttpResponse *
+sg_perform(SgHttpMethod method, const char *url, const char *path,
+		   const char *body, int flags, bool send_token, const char *what)
+{
+	struct curl_slist *volatile headers = NULL;
+	char	   *volatile token = NULL;
+	SgHttpResponse *volatile resp = NULL;
+	SgAttempt  *at = palloc0(sizeof(SgAttempt));
+	int			max_attempts = (method == SG_HTTP_GET) ? sg_max_retries + 1 : 1;
+
+	sg_curl_setup();
+
+	PG_TRY();
+	{
+		int			attempt;
+		char	   *detail = NULL;
+
+		headers = sg_append_header(NULL, "Accept: application/json");
+		headers = sg_append_header(headers, "Expect:");
+		if (method == SG_HTTP_POST)
+			headers = sg_append_header(headers, "Content-Type: application/json");
+		if ((flags & SG_HTTP_TEST_ENV) && sg_test_env)
+			headers = sg_append_header(headers, "switchgrid-test-env: true");
+		if (send_token)
+		{
+			char	   *auth;
+
+			token = sg_get_token();
+			auth = psprintf("Authorization: Bearer %s", token);
+			headers = sg_append_header(headers, auth);
+			explicit_bzero(auth, strlen(auth));
+			pfree(auth);
+		}
+
+		for (attempt = 0;; attempt++)
+		{
+			bool		retry;
+
+			if (at->buf.data)
+				pfree(at->buf.data);
+			memset(at, 0, sizeof(SgAttempt));
+			at->retry_after_ms = -1;
+			at->buf.limit = (size_t) sg_max_response_kb * 1024;
+			at->buf.cxt = CurrentMemoryContext;
+
+			sg_set_options(sg_easy, method, url, body, headers,
+						   !send_token, at);
+			sg_drive_transfer(sg_easy, at);
+
+			if (at->code == CURLE_OK && at->status >= 200 && at->status < 300)
+				break;
+			if (at->code == CURLE_OK && at->status == 404 && (flags & SG_HTTP_ALLOW_404))
+				break;
+
+			retry = attempt + 1 < max_attempts &&
+				!at->buf.too_large && !at->buf.out_of_memory &&
+				(at->code == CURLE_OK ? sg_transient_status(at->status)
+				 : sg_transient_curl_error(at->code));
+			if (retry && at->retry_after_ms > SG_MAX_RETRY_AFTER_MS)
+				retry = false;
+			if (!retry)
+			{
+				detail = sg_error_detail(&at->buf, token);
+				break;
+			}
+			elog(DEBUG1, "switchgrid: retrying %s %s (attempt %d of %d)",
+				 sg_method_name(method), path, attempt + 2, max_attempts);
+			sg_sleep_ms(sg_backoff_ms(attempt, at->retry_after_ms));
+		}
+
+		if (detail != NULL)
+		{
+			/* wipe the token before anything is reported */
+			sg_free_headers(headers);
+			headers = NULL;
+			sg_forget_token(token);
+			token = NULL;
+			sg_report_failure(method, path, what, at, detail);
+		}
+
+		resp = palloc(sizeof(SgHttpResponse));
+		resp->status = at->status;
+		if (at->buf.data == NULL)
+			at->buf.data = palloc0(1);
+		resp->body = at->buf.data;
+		resp->len = at->buf.len;
+	}
+	PG_FINALLY();
+	{
+		if (headers != NULL)
+			sg_free_headers(headers);
+		if (token != NULL)
+			sg_forget_token(token);
+	}
+	PG_END_TRY();
+
+	pfree(at);
+	return resp;
+}
+
+SgHttpResponse *
+sg_api_call(SgHttpMethod method, const char *path, const char *query,
+			const char *body, int flags, const char *what)
+{
+	StringInfoData url;
+	size_t		blen = strlen(sg_base_url);
+
+	while (blen > 0 && sg_base_url[blen - 1] == '/')
+		blen--;
+	initStringInfo(&url);
+	appendBinaryStringInfo(&url, sg_base_url, (int) blen);
+	appendStringInfoString(&url, path);
+	if (query != NULL && query[0] != '\0')
+		appendStringInfo(&url, "?%s", query);
+	return sg_perform(method, url.data, path, body, flags, true, what);
+}
+
+/*
+ * Splits a URL into scheme, host and port (the default port filled in), all
+ * lower case and palloc'd.  Returns false if the URL cannot be parsed.
+ */
+static bool
+sg_url_origin(const char *url, char **scheme, char **host, char **port)
+{
+	CURLU	   *h = curl_url();
+	char	   *s = NULL,
+			   *ho = NULL,
+			   *po = NULL;
+	bool		ok = false;
+
+	if (h == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	if (curl_url_set(h, CURLUPART_URL, url, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_SCHEME, &s, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_HOST, &ho, 0) == CURLUE_OK &&
+		curl_url_get(h, CURLUPART_PORT, &po, CURLU_DEFAULT_PORT) == CURLUE_OK)
+	{
+		*scheme = pstrdup(s);
+		*host = pstrdup(ho);
+		*port = pstrdup(po);
+		ok = true;
+	}
+	curl_free(s);
+	curl_free(ho);
+	curl_free(po);
+	curl_url_cleanup(h);
+	if (ok)
+	{
+		char	   *p;
+
+		for (p = *scheme; *p; p++)
+			*p = pg_tolower((unsigned char) *p);
+		for (p = *host; *p; p++)
+			*p = pg_tolower((unsigned char) *p);
+	}
+	return ok;
+}
+
+SgHttpResponse *
+sg_fetch_url(const char *url, const char *what)
+{
+	char	   *scheme,
+			   *host,
+			   *port;
+	char	   *bscheme,
+			   *bhost,
+			   *bport;
+	bool		same_origin;
+
+	if (!sg_url_origin(url, &scheme, &host, &port) ||
+		(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("Switchgrid returned an unusable data URL for %s", what),
+				 errdetail("Only http and https URLs are followed.")));
+	if (!sg_url_origin(sg_base_url, &bscheme, &bhost, &bport))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid switchgrid.base_url")));
+
+	same_origin = strcmp(scheme, bscheme) == 0 &&
+		strcmp(host, bhost) == 0 && strcmp(port, bport) == 0;
+
+	return sg_perform(SG_HTTP_GET, url, same_origin ? "(API data URL)" : "(data URL)",
+					  NULL, 0, same_origin, what);
+}
+
+char *
+sg_url_escape(const char *value)
+{
+	char	   *esc;
+	char	   *result;
+
+	sg_curl_setup();
+	esc = curl_easy_escape(sg_easy, value, (int) strlen(value));
+	if (esc == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	result = pstrdup(esc);
+	curl_free(esc);
+	return result;
+}

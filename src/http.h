@@ -1,0 +1,53 @@
+/*-------------------------------------------------------------------------
+ * http.h
+ *	  The HTTP boundary: every byte exchanged with the Switchgrid API goes
+ *	  through the functions declared here.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SWITCHGRID_HTTP_H
+#define SWITCHGRID_HTTP_H
+
+typedef enum SgHttpMethod
+{
+	SG_HTTP_GET,
+	SG_HTTP_POST,
+	SG_HTTP_DELETE
+} SgHttpMethod;
+
+/* flags for sg_api_call() */
+#define SG_HTTP_TEST_ENV	0x01	/* send "switchgrid-test-env" if enabled */
+#define SG_HTTP_ALLOW_404	0x02	/* return a 404 instead of raising it */
+
+typedef struct SgHttpResponse
+{
+	long		status;			/* HTTP status */
+	char	   *body;			/* palloc'd, NUL-terminated */
+	size_t		len;			/* bytes in body, without the NUL */
+} SgHttpResponse;
+
+/*
+ * Calls the API: "path" (e.g. "/order/<id>") is appended to
+ * switchgrid.base_url, "query" (already escaped, or NULL) follows a '?',
+ * "body" is JSON text for a POST.  "what" names the call in error messages,
+ * e.g. "order 47608cf7-...".
+ *
+ * Returns a 2xx response (or a 404 with SG_HTTP_ALLOW_404); any other
+ * outcome raises an error with a documented SQLSTATE.  GET requests are
+ * retried on 429, 502, 503, 504 and connection failures; a POST or DELETE is
+ * never sent twice.  The body is palloc'd in the current memory context.
+ */
+extern SgHttpResponse *sg_api_call(SgHttpMethod method, const char *path,
+								   const char *query, const char *body,
+								   int flags, const char *what);
+
+/*
+ * GETs an absolute URL returned by the API (a dataUrl).  The bearer token is
+ * sent only if the URL has the same scheme, host and port as
+ * switchgrid.base_url.  Same contract as sg_api_call() otherwise.
+ */
+extern SgHttpResponse *sg_fetch_url(const char *url, const char *what);
+
+/* Percent-encodes a query-string value; the result is palloc'd. */
+extern char *sg_url_escape(const char *value);
+
+#endif							/* SWITCHGRID_HTTP_H */

@@ -1,0 +1,190 @@
+/*-------------------------------------------------------------------------
+ * json_util.c
+ *	  Turning API responses into jsonb, and reading fields out of jsonb.
+ *
+ * Bodies from the API are UTF-8; they are converted to the database encoding
+ * before they become jsonb.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "common/jsonapi.h"
+#include "mb/pg_wchar.h"
+#include "utils/builtins.h"
+#include "utils/json.h"
+#include "utils/jsonb.h"
+
+#include "compat.h"
+#include "json_util.h"
+
+Jsonb *
+sg_body_to_jsonb(const char *body, size_t len, const char *what)
+{
+	char	   *text;
+	Datum		d = (Datum) 0;
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	if (len == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("empty response from Switchgrid for %s", what)));
+
+	text = pg_any_to_server(body, (int) len, PG_UTF8);
+
+	/*
+	 * jsonb_in() reports bad JSON as bad user input (22P02); here it is the
+	 * remote side that misbehaved, so the error is re-raised as a protocol
+	 * violation with the parser's detail.
+	 */
+	PG_TRY();
+	{
+		d = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("malformed response from Switchgrid for %s", what),
+				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+	}
+	PG_END_TRY();
+
+	return DatumGetJsonbP(d);
+}
+
+/* State of the search for a top-level string field. */
+typedef struct SgTopLevelSearch
+{
+	const char *key;
+	int			depth;
+	bool		in_key;
+	char	   *found;
+} SgTopLevelSearch;
+
+static SG_JSON_CB
+sg_tls_object_start(void *state)
+{
+	((SgTopLevelSearch *) state)->depth++;
+	SG_JSON_RETURN;
+}
+
+static SG_JSON_CB
+sg_tls_object_end(void *state)
+{
+	((SgTopLevelSearch *) state)->depth--;
+	SG_JSON_RETURN;
+}
+
+static SG_JSON_CB
+sg_tls_field_start(void *state, char *fname, bool isnull)
+{
+	SgTopLevelSearch *s = (SgTopLevelSearch *) state;
+
+	s->in_key = (s->depth == 1 && strcmp(fname, s->key) == 0);
+	SG_JSON_RETURN;
+}
+
+static SG_JSON_CB
+sg_tls_array_start(void *state)
+{
+	SgTopLevelSearch *s = (SgTopLevelSearch *) state;
+
+	s->depth++;
+	s->in_key = false;
+	SG_JSON_RETURN;
+}
+
+static SG_JSON_CB
+sg_tls_array_end(void *state)
+{
+	((SgTopLevelSearch *) state)->depth--;
+	SG_JSON_RETURN;
+}
+
+static SG_JSON_CB
+sg_tls_scalar(void *state, char *token, JsonTokenType tokentype)
+{
+	SgTopLevelSearch *s = (SgTopLevelSearch *) state;
+
+	if (s->in_key && s->depth == 1 && tokentype == JSON_TOKEN_STRING &&
+		s->found == NULL)
+		s->found = pstrdup(token);
+	s->in_key = false;
+	SG_JSON_RETURN;
+}
+
+char *
+sg_json_top_level_string(const char *json, size_t len, const char *key)
+{
+	JsonLexContext *lex;
+	JsonSemAction sem;
+	SgTopLevelSearch state;
+	char	   *copy;
+
+	if (len == 0)
+		return NULL;
+	copy = pnstrdup(json, len);
+	memset(&state, 0, sizeof(state));
+	state.key = key;
+	memset(&sem, 0, sizeof(sem));
+	sem.semstate = &state;
+	sem.object_start = sg_tls_object_start;
+	sem.object_end = sg_tls_object_end;
+	sem.array_start = sg_tls_array_start;
+	sem.array_end = sg_tls_array_end;
+	sem.object_field_start = sg_tls_field_start;
+	sem.scalar = sg_tls_scalar;
+
+	lex = sg_make_json_lexer(copy, len);
+	if (pg_parse_json(lex, &sem) != JSON_SUCCESS)
+		return NULL;
+	if (state.found == NULL)
+		return NULL;
+	return pg_any_to_server(state.found, (int) strlen(state.found), PG_UTF8);
+}
+
+JsonbValue *
+sg_jsonb_get(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v;
+
+	if (obj == NULL || !JsonContainerIsObject(obj))
+		return NULL;
+	v = getKeyJsonValueFromContainer(obj, key, strlen(key), NULL);
+	if (v == NULL || v->type == jbvNull)
+		return NULL;
+	return v;
+}
+
+char *
+sg_jsonb_get_string(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = sg_jsonb_get(obj, key);
+
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+Jsonb *
+sg_jsonb_get_jsonb(JsonbContainer *obj, const char *key)
+{
+	JsonbValue *v = sg_jsonb_get(obj, key);
+
+	if (v == NULL)
+		return NULL;
+	return JsonbValueToJsonb(v);
+}
+
+void
+sg_json_append_string(StringInfo buf, const char *value)
+{
+	escape_json(buf, value);
+}

@@ -1,0 +1,37 @@
+/*-------------------------------------------------------------------------
+ * json_util.h
+ *	  Turning API responses into jsonb, and reading fields out of jsonb.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SWITCHGRID_JSON_UTIL_H
+#define SWITCHGRID_JSON_UTIL_H
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+/*
+ * Parses a UTF-8 response body into jsonb (in the database encoding).  A body
+ * that is not JSON raises SQLSTATE 08P01 naming "what".
+ */
+extern Jsonb *sg_body_to_jsonb(const char *body, size_t len, const char *what);
+
+/*
+ * The value of a top-level string field of a JSON text, palloc'd, or NULL if
+ * the text is not a JSON object or has no such string field.  Never raises
+ * an error on bad JSON.
+ */
+extern char *sg_json_top_level_string(const char *json, size_t len, const char *key);
+
+/* The value under "key" of an object container, or NULL (absent or null). */
+extern JsonbValue *sg_jsonb_get(JsonbContainer *obj, const char *key);
+
+/* A string field as a palloc'd C string, or NULL if absent, null or not a string. */
+extern char *sg_jsonb_get_string(JsonbContainer *obj, const char *key);
+
+/* A field as a jsonb Datum (any type), or NULL if absent or null. */
+extern Jsonb *sg_jsonb_get_jsonb(JsonbContainer *obj, const char *key);
+
+/* Appends "value" to buf as a JSON string literal. */
+extern void sg_json_append_string(StringInfo buf, const char *value);
+
+#endif							/* SWITCHGRID_JSON_UTIL_H */
