@@ -11,7 +11,10 @@ OBJS = \
 	src/json_util.o \
 	src/request.o \
 	src/api.o \
-	src/loadcurve.o
+	src/loadcurve.o \
+	src/store.o \
+	src/worker.o \
+	src/track.o
 
 DATA = sql/switchgrid--0.1.0.sql
 PGFILEDESC = "switchgrid - Switchgrid (Enedis meter data) API client"

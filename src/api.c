@@ -26,6 +26,8 @@
 #include "http.h"
 #include "json_util.h"
 #include "request.h"
+#include "store.h"
+#include "worker.h"
 
 #define SG_ASK_PAGE_SIZE 100
 
@@ -403,12 +405,16 @@ static Datum
 sg_post_ask(Jsonb *body)
 {
 	char	   *text;
+	Jsonb	   *ask;
 
 	sg_check_ask_body(body);
 	text = JsonbToCString(NULL, &body->root, VARSIZE(body));
 	text = pg_server_to_any(text, (int) strlen(text), PG_UTF8);
-	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_POST, "/ask", NULL, text,
-									SG_HTTP_TEST_ENV, "a new Ask"));
+	ask = sg_call_jsonb(SG_HTTP_POST, "/ask", NULL, text, SG_HTTP_TEST_ENV, "a new Ask");
+	sg_expect_object(ask, "a new Ask");
+	sg_store_ask(ask, 2.0);
+	sg_worker_wake_at_commit();
+	PG_RETURN_JSONB_P(ask);
 }
 
 PG_FUNCTION_INFO_V1(switchgrid_ask_body);
@@ -517,9 +523,14 @@ Datum
 switchgrid_ask_status(PG_FUNCTION_ARGS)
 {
 	char	   *id = sg_uuid_arg(fcinfo, 0, "ask_id");
+	char	   *what = psprintf("Ask %s", id);
+	Jsonb	   *ask;
 
-	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_GET, psprintf("/ask/%s", id), NULL, NULL,
-									SG_HTTP_TEST_ENV, psprintf("Ask %s", id)));
+	ask = sg_call_jsonb(SG_HTTP_GET, psprintf("/ask/%s", id), NULL, NULL,
+						SG_HTTP_TEST_ENV, what);
+	sg_expect_object(ask, what);
+	sg_store_ask(ask, 5.0);
+	PG_RETURN_JSONB_P(ask);
 }
 
 PG_FUNCTION_INFO_V1(switchgrid_cancel_ask);
@@ -530,8 +541,14 @@ switchgrid_cancel_ask(PG_FUNCTION_ARGS)
 {
 	char	   *id = sg_uuid_arg(fcinfo, 0, "ask_id");
 
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+
 	(void) sg_api_call(SG_HTTP_DELETE, psprintf("/ask/%s", id), NULL, NULL,
 					   SG_HTTP_TEST_ENV, psprintf("Ask %s", id));
+	values[0] = PG_GETARG_DATUM(0);
+	(void) sg_spi_as_owner("SELECT switchgrid.record_ask_cancelled($1)", 1, types, values,
+						   NULL, NULL, NULL);
 	PG_RETURN_VOID();
 }
 
@@ -699,7 +716,10 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 			nulls[5] = (j == NULL);
 			if (j)
 				values[5] = JsonbPGetDatum(j);
-			values[6] = JsonbPGetDatum(JsonbValueToJsonb(item));
+			j = JsonbValueToJsonb(item);
+			values[6] = JsonbPGetDatum(j);
+			if (!nulls[0])
+				sg_store_ask(j, 5.0);
 
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}
@@ -733,7 +753,10 @@ Datum
 switchgrid_order(PG_FUNCTION_ARGS)
 {
 	char	   *requests;
+	char	   *consent = NULL;
+	char	   *id;
 	StringInfoData body;
+	Jsonb	   *order;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -744,13 +767,26 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	initStringInfo(&body);
 	appendStringInfoChar(&body, '{');
 	if (!PG_ARGISNULL(1))
-		appendStringInfo(&body, "\"consentId\": \"%s\", ",
-						 DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1))));
+	{
+		consent = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
+		appendStringInfo(&body, "\"consentId\": \"%s\", ", consent);
+	}
 	appendStringInfo(&body, "\"requests\": %s}", requests);
 
-	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_POST, "/order", NULL,
-									pg_server_to_any(body.data, body.len, PG_UTF8),
-									0, "a new Order"));
+	order = sg_call_jsonb(SG_HTTP_POST, "/order", NULL,
+						  pg_server_to_any(body.data, body.len, PG_UTF8),
+						  0, "a new Order");
+	sg_expect_object(order, "a new Order");
+	id = sg_jsonb_get_string(&order->root, "id");
+	if (id == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("Switchgrid returned an Order without an id")));
+
+	/* billed from here on: make sure the Order is never forgotten */
+	sg_worker_order_placed(id);
+	sg_store_order(order, requests, consent, 0.5, true);
+	PG_RETURN_JSONB_P(order);
 }
 
 PG_FUNCTION_INFO_V1(switchgrid_order_status);
@@ -760,9 +796,14 @@ Datum
 switchgrid_order_status(PG_FUNCTION_ARGS)
 {
 	char	   *id = sg_uuid_arg(fcinfo, 0, "order_id");
+	char	   *what = psprintf("Order %s", id);
+	Jsonb	   *order;
 
-	PG_RETURN_JSONB_P(sg_call_jsonb(SG_HTTP_GET, psprintf("/order/%s", id), NULL, NULL,
-									0, psprintf("Order %s", id)));
+	order = sg_call_jsonb(SG_HTTP_GET, psprintf("/order/%s", id), NULL, NULL, 0, what);
+	sg_expect_object(order, what);
+	sg_store_order(order, NULL, NULL, 1.0, true);
+	sg_worker_wake_at_commit();
+	PG_RETURN_JSONB_P(order);
 }
 
 PG_FUNCTION_INFO_V1(switchgrid_data);

@@ -30,6 +30,11 @@ int			sg_timeout_ms = 30000;
 int			sg_connect_timeout_ms = 10000;
 int			sg_max_retries = 3;
 int			sg_max_response_kb = 64 * 1024;
+char	   *sg_database = NULL;
+int			sg_poll_interval_ms = 30000;
+int			sg_max_concurrency = 4;
+int			sg_max_requests_per_second = 5;
+bool		sg_auto_fetch = true;
 
 /*
  * base_url must be an absolute http(s) URL without query or fragment; the
@@ -58,6 +63,53 @@ sg_check_base_url(char **newval, void **extra, GucSource source)
 void
 sg_define_gucs(void)
 {
+	/* the worker's settings, reloadable */
+	DefineCustomIntVariable("switchgrid.poll_interval",
+							"Longest wait between two polls of a pending Order.",
+							"New Orders are polled sooner: the wait doubles from half a second up to this.",
+							&sg_poll_interval_ms,
+							30000, 100, 3600 * 1000,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.max_concurrency",
+							"How many HTTP requests the worker runs at once.",
+							NULL,
+							&sg_max_concurrency,
+							4, 1, 64,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.max_requests_per_second",
+							"How many HTTP requests the worker starts per second at most (0: no limit).",
+							NULL,
+							&sg_max_requests_per_second,
+							5, 0, 1000,
+							PGC_SIGHUP,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomBoolVariable("switchgrid.auto_fetch",
+							 "Whether the worker downloads the results of finished requests.",
+							 NULL,
+							 &sg_auto_fetch,
+							 true,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
+
+	/* fixed at server start */
+	DefineCustomStringVariable("switchgrid.database",
+							   "Database in which the worker tracks Orders.",
+							   NULL,
+							   &sg_database,
+							   "postgres",
+							   PGC_POSTMASTER,
+							   0,
+							   NULL, NULL, NULL);
+
 	DefineCustomStringVariable("switchgrid.base_url",
 							   "Base URL of the Switchgrid API.",
 							   "Only superusers can change it, since the API token is sent there.",

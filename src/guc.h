@@ -15,6 +15,13 @@ extern int	sg_connect_timeout_ms;
 extern int	sg_max_retries;
 extern int	sg_max_response_kb;
 
+/* the worker's */
+extern char *sg_database;
+extern int	sg_poll_interval_ms;
+extern int	sg_max_concurrency;
+extern int	sg_max_requests_per_second;
+extern bool sg_auto_fetch;
+
 extern void sg_define_gucs(void);
 
 /*

@@ -183,6 +183,37 @@ sg_append_header(struct curl_slist *list, const char *header)
 }
 
 /*
+ * Builds the request headers.  With "send_token", the token is fetched,
+ * placed in the list, and returned in *token for scrubbing messages; the
+ * caller frees both with sg_free_headers() and sg_forget_token().
+ */
+static struct curl_slist *
+sg_build_headers(SgHttpMethod method, int flags, bool send_token, char **token)
+{
+	struct curl_slist *headers;
+
+	if (token)
+		*token = NULL;
+	headers = sg_append_header(NULL, "Accept: application/json");
+	headers = sg_append_header(headers, "Expect:");
+	if (method == SG_HTTP_POST)
+		headers = sg_append_header(headers, "Content-Type: application/json");
+	if ((flags & SG_HTTP_TEST_ENV) && sg_test_env)
+		headers = sg_append_header(headers, "switchgrid-test-env: true");
+	if (send_token)
+	{
+		char	   *auth;
+
+		*token = sg_get_token();
+		auth = psprintf("Authorization: Bearer %s", *token);
+		headers = sg_append_header(headers, auth);
+		explicit_bzero(auth, strlen(auth));
+		pfree(auth);
+	}
+	return headers;
+}
+
+/*
  * Sets every option of one request on the (reset) easy handle.  Options that
  * protect the token are set on every request, never inherited.
  */
@@ -233,6 +264,20 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 			curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
 			break;
 	}
+}
+
+/* Reads status, Retry-After and whether a connection was made. */
+static void
+sg_collect_info(CURL *easy, SgAttempt *at)
+{
+	curl_off_t	ra = -1;
+	curl_off_t	connect_us = 0;
+
+	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &at->status);
+	if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
+		at->retry_after_ms = (long) Min(ra, (curl_off_t) 86400) * 1000;
+	if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK)
+		at->connected = connect_us > 0 || at->status > 0;
 }
 
 /*
@@ -291,16 +336,7 @@ sg_drive_transfer(CURL *easy, SgAttempt *at)
 	}
 	PG_END_TRY();
 
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &at->status);
-	{
-		curl_off_t	ra = -1;
-		curl_off_t	connect_us = 0;
-
-		if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
-			at->retry_after_ms = (long) Min(ra, (curl_off_t) 86400) * 1000;
-		if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK)
-			at->connected = connect_us > 0 || at->status > 0;
-	}
+	sg_collect_info(easy, at);
 }
 
 /* Transport failures worth another try for an idempotent request. */
@@ -528,22 +564,7 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 		int			attempt;
 		char	   *detail = NULL;
 
-		headers = sg_append_header(NULL, "Accept: application/json");
-		headers = sg_append_header(headers, "Expect:");
-		if (method == SG_HTTP_POST)
-			headers = sg_append_header(headers, "Content-Type: application/json");
-		if ((flags & SG_HTTP_TEST_ENV) && sg_test_env)
-			headers = sg_append_header(headers, "switchgrid-test-env: true");
-		if (send_token)
-		{
-			char	   *auth;
-
-			token = sg_get_token();
-			auth = psprintf("Authorization: Bearer %s", token);
-			headers = sg_append_header(headers, auth);
-			explicit_bzero(auth, strlen(auth));
-			pfree(auth);
-		}
+		headers = sg_build_headers(method, flags, send_token, (char **) &token);
 
 		for (attempt = 0;; attempt++)
 		{
@@ -611,9 +632,8 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 	return resp;
 }
 
-SgHttpResponse *
-sg_api_call(SgHttpMethod method, const char *path, const char *query,
-			const char *body, int flags, const char *what)
+char *
+sg_api_url(const char *path, const char *query)
 {
 	StringInfoData url;
 	size_t		blen = strlen(sg_base_url);
@@ -625,7 +645,14 @@ sg_api_call(SgHttpMethod method, const char *path, const char *query,
 	appendStringInfoString(&url, path);
 	if (query != NULL && query[0] != '\0')
 		appendStringInfo(&url, "?%s", query);
-	return sg_perform(method, url.data, path, body, flags, true, what);
+	return url.data;
+}
+
+SgHttpResponse *
+sg_api_call(SgHttpMethod method, const char *path, const char *query,
+			const char *body, int flags, const char *what)
+{
+	return sg_perform(method, sg_api_url(path, query), path, body, flags, true, what);
 }
 
 /*
@@ -671,8 +698,8 @@ sg_url_origin(const char *url, char **scheme, char **host, char **port)
 	return ok;
 }
 
-SgHttpResponse *
-sg_fetch_url(const char *url, const char *what)
+bool
+sg_url_is_api(const char *url)
 {
 	char	   *scheme,
 			   *host,
@@ -680,7 +707,24 @@ sg_fetch_url(const char *url, const char *what)
 	char	   *bscheme,
 			   *bhost,
 			   *bport;
-	bool		same_origin;
+
+	if (!sg_url_origin(url, &scheme, &host, &port))
+		return false;
+	if (!sg_url_origin(sg_base_url, &bscheme, &bhost, &bport))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid switchgrid.base_url")));
+	return strcmp(scheme, bscheme) == 0 && strcmp(host, bhost) == 0 &&
+		strcmp(port, bport) == 0;
+}
+
+/* Raises an error unless the URL is an http(s) URL. */
+static void
+sg_check_data_url(const char *url, const char *what)
+{
+	char	   *scheme,
+			   *host,
+			   *port;
 
 	if (!sg_url_origin(url, &scheme, &host, &port) ||
 		(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
@@ -688,16 +732,179 @@ sg_fetch_url(const char *url, const char *what)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("Switchgrid returned an unusable data URL for %s", what),
 				 errdetail("Only http and https URLs are followed.")));
-	if (!sg_url_origin(sg_base_url, &bscheme, &bhost, &bport))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid switchgrid.base_url")));
+}
 
-	same_origin = strcmp(scheme, bscheme) == 0 &&
-		strcmp(host, bhost) == 0 && strcmp(port, bport) == 0;
+SgHttpResponse *
+sg_fetch_url(const char *url, const char *what)
+{
+	bool		same_origin;
 
+	sg_check_data_url(url, what);
+	same_origin = sg_url_is_api(url);
 	return sg_perform(SG_HTTP_GET, url, same_origin ? "(API data URL)" : "(data URL)",
 					  NULL, 0, same_origin, what);
+}
+
+/* What a job keeps while it runs. */
+typedef struct SgJobState
+{
+	CURL	   *easy;
+	SgAttempt	at;
+} SgJobState;
+
+/*
+ * Turns a finished transfer into the job's response or error.  The error is
+ * the one sg_perform() would raise, caught and kept instead.
+ */
+static void
+sg_finish_job(SgHttpJob *job, const char *token)
+{
+	SgJobState *js = (SgJobState *) job->priv;
+	SgAttempt  *at = &js->at;
+	MemoryContext cxt = CurrentMemoryContext;
+
+	sg_collect_info(js->easy, at);
+	job->retry_after_ms = at->retry_after_ms;
+	if (at->code == CURLE_OK &&
+		((at->status >= 200 && at->status < 300) ||
+		 (at->status == 404 && (job->flags & SG_HTTP_ALLOW_404))))
+	{
+		job->resp = palloc(sizeof(SgHttpResponse));
+		job->resp->status = at->status;
+		job->resp->body = at->buf.data ? at->buf.data : palloc0(1);
+		job->resp->len = at->buf.len;
+		return;
+	}
+	PG_TRY();
+	{
+		sg_report_failure(SG_HTTP_GET, job->path, job->what, at,
+						  sg_error_detail(&at->buf, token));
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		job->error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+}
+
+void
+sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
+{
+	struct curl_slist *volatile api_headers = NULL;
+	struct curl_slist *volatile plain_headers = NULL;
+	char	   *volatile token = NULL;
+	volatile int next = 0;
+
+	if (njobs == 0)
+		return;
+	sg_curl_setup();
+
+	PG_TRY();
+	{
+		int			parallel = Max(max_parallel, 1);
+		int			active = 0;
+		TimestampTz last_start = 0;
+		long		gap_us = per_second > 0 ? 1000000L / per_second : 0;
+
+		api_headers = sg_build_headers(SG_HTTP_GET, 0, true, (char **) &token);
+		plain_headers = sg_build_headers(SG_HTTP_GET, 0, false, NULL);
+
+		while (next < njobs || active > 0)
+		{
+			int			running;
+			int			queued;
+			CURLMsg    *msg;
+			long		wait_ms = SG_POLL_MS;
+
+			/* start what the concurrency and rate limits allow */
+			while (next < njobs && active < parallel)
+			{
+				SgHttpJob  *job = &jobs[next];
+				SgJobState *js;
+				TimestampTz now = GetCurrentTimestamp();
+
+				if (gap_us > 0 && last_start != 0 && now - last_start < gap_us)
+				{
+					wait_ms = Min(wait_ms, (gap_us - (now - last_start)) / 1000 + 1);
+					break;
+				}
+				js = palloc0(sizeof(SgJobState));
+				job->priv = js;
+				js->at.retry_after_ms = -1;
+				js->at.buf.limit = (size_t) sg_max_response_kb * 1024;
+				js->at.buf.cxt = CurrentMemoryContext;
+				js->easy = curl_easy_init();
+				if (js->easy == NULL)
+					ereport(ERROR,
+							(errcode(ERRCODE_OUT_OF_MEMORY),
+							 errmsg("could not create an HTTP client")));
+				sg_set_options(js->easy, SG_HTTP_GET, job->url, NULL,
+							   job->send_token ? api_headers : plain_headers,
+							   !job->send_token, &js->at);
+				curl_easy_setopt(js->easy, CURLOPT_PRIVATE, (void *) job);
+				if (curl_multi_add_handle(sg_multi, js->easy) != CURLM_OK)
+					ereport(ERROR,
+							(errcode(ERRCODE_SYSTEM_ERROR),
+							 errmsg("could not start an HTTP request")));
+				last_start = now;
+				next++;
+				active++;
+			}
+
+			pgstat_report_wait_start(PG_WAIT_EXTENSION);
+			(void) curl_multi_perform(sg_multi, &running);
+			pgstat_report_wait_end();
+			while ((msg = curl_multi_info_read(sg_multi, &queued)) != NULL)
+			{
+				SgHttpJob  *job;
+				SgJobState *js;
+
+				if (msg->msg != CURLMSG_DONE)
+					continue;
+				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &job);
+				js = (SgJobState *) job->priv;
+				js->at.code = msg->data.result;
+				curl_multi_remove_handle(sg_multi, js->easy);
+				sg_finish_job(job, token);
+				curl_easy_cleanup(js->easy);
+				js->easy = NULL;
+				active--;
+			}
+			if (active > 0 || next < njobs)
+			{
+				pgstat_report_wait_start(PG_WAIT_EXTENSION);
+				(void) curl_multi_poll(sg_multi, NULL, 0, (int) Max(wait_ms, 1), NULL);
+				pgstat_report_wait_end();
+			}
+			CHECK_FOR_INTERRUPTS();
+		}
+	}
+	PG_FINALLY();
+	{
+		int			i;
+
+		/* detach whatever an error left running */
+		for (i = 0; i < next; i++)
+		{
+			SgJobState *js = (SgJobState *) jobs[i].priv;
+
+			if (js != NULL && js->easy != NULL)
+			{
+				curl_multi_remove_handle(sg_multi, js->easy);
+				curl_easy_cleanup(js->easy);
+				js->easy = NULL;
+			}
+		}
+		if (api_headers != NULL)
+			sg_free_headers(api_headers);
+		if (plain_headers != NULL)
+			sg_free_headers(plain_headers);
+		if (token != NULL)
+			sg_forget_token(token);
+	}
+	PG_END_TRY();
 }
 
 char *

@@ -47,6 +47,42 @@ extern SgHttpResponse *sg_api_call(SgHttpMethod method, const char *path,
  */
 extern SgHttpResponse *sg_fetch_url(const char *url, const char *what);
 
+/*
+ * One GET of a batch run by sg_http_run_jobs(): the worker's way of talking
+ * to the API, many transfers at once on one libcurl multi handle.
+ */
+typedef struct SgHttpJob
+{
+	/* set by the caller */
+	char	   *url;
+	const char *path;			/* what messages show of the URL */
+	const char *what;			/* names the call in messages */
+	bool		send_token;
+	int			flags;			/* SG_HTTP_ALLOW_404 */
+	/* set by sg_http_run_jobs() */
+	SgHttpResponse *resp;		/* on success */
+	struct ErrorData *error;	/* otherwise: what sg_api_call() would raise */
+	long		retry_after_ms; /* the server's Retry-After, or -1 */
+	/* private */
+	void	   *priv;
+} SgHttpJob;
+
+/*
+ * Runs the jobs, at most "max_parallel" at a time and starting at most
+ * "per_second" per second (0: no limit).  Each job is tried once: a failure
+ * is returned in job->error, never raised, so the caller can schedule its
+ * own retry.  Must be called outside a transaction.  Interrupts (SIGTERM)
+ * are honoured within SG_POLL_MS.
+ */
+extern void sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel,
+							 int per_second);
+
+/* The URL of an API path, palloc'd. */
+extern char *sg_api_url(const char *path, const char *query);
+
+/* Whether the bearer token may be sent to this URL (same origin as the API). */
+extern bool sg_url_is_api(const char *url);
+
 /* Percent-encodes a query-string value; the result is palloc'd. */
 extern char *sg_url_escape(const char *value);
 

@@ -31,6 +31,7 @@
 #include "http.h"
 #include "loadcurve.h"
 #include "request.h"
+#include "store.h"
 
 #define SG_CURVE_TZ "Europe/Paris"
 
@@ -499,6 +500,7 @@ switchgrid_loadcurve(PG_FUNCTION_ARGS)
 	char	   *what;
 	SgHttpResponse *resp;
 	SgCurveSink sink;
+	char	   *prm;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -523,10 +525,24 @@ switchgrid_loadcurve(PG_FUNCTION_ARGS)
 				 errdetail("Switchgrid has no data for this request, or not yet."),
 				 errhint("Check that the request is a LOADCURVE request and that switchgrid_order_status() shows it as SUCCESS.")));
 
+	/* a one-PRM payload does not name its PRM: the recorded request does */
+	{
+		Oid			types[1] = {UUIDOID};
+		Datum		values[1];
+		Datum		d;
+		bool		isnull;
+
+		values[0] = PG_GETARG_DATUM(0);
+		(void) sg_spi_as_owner("SELECT prms[1] FROM switchgrid.requests"
+							   " WHERE request_id = $1 AND cardinality(prms) = 1",
+							   1, types, values, NULL, &d, &isnull);
+		prm = isnull ? NULL : TextDatumGetCString(d);
+	}
+
 	memset(&sink, 0, sizeof(sink));
 	sink.store = rsinfo->setResult;
 	sink.desc = rsinfo->setDesc;
-	(void) sg_parse_loadcurve(resp->body, resp->len, NULL,
+	(void) sg_parse_loadcurve(resp->body, resp->len, prm,
 							  sg_curve_to_tuplestore, &sink, what);
 	pfree(resp->body);
 	return (Datum) 0;

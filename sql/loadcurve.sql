@@ -1,0 +1,71 @@
+--
+-- loadcurve: switchgrid_loadcurve() turns LOADCURVE data into rows
+--
+\! python3 test/sim/simctl.py reset
+SET timezone = 'Europe/Paris';
+
+-- one order, four curves: the spring and autumn DST days, a PT10M meter
+-- over a week, and two meters in one request
+SELECT switchgrid_order(jsonb_build_array(
+    switchgrid_request('LOADCURVE', ARRAY['09111642617347'], 'CONSUMPTION', '2024-03-31', '2024-04-01'),
+    switchgrid_request('LOADCURVE', ARRAY['09111642617347'], 'CONSUMPTION', '2024-10-27', '2024-10-28'),
+    switchgrid_request('LOADCURVE', ARRAY['30001234567890'], 'CONSUMPTION', '2024-01-08', '2024-01-15'),
+    switchgrid_request('LOADCURVE', ARRAY['09111642617347', '30001234567890'], 'CONSUMPTION',
+                       '2024-06-01', '2024-06-02'))) ->> 'id' AS order_id
+\gset
+SELECT r->>'status' AS status, count(*)
+FROM jsonb_array_elements(await_order(:'order_id')->'requests') r GROUP BY 1;
+SELECT (await_order(:'order_id')->'requests'->>0)::jsonb->>'id' AS spring,
+       (await_order(:'order_id')->'requests'->>1)::jsonb->>'id' AS autumn,
+       (await_order(:'order_id')->'requests'->>2)::jsonb->>'id' AS tenmin,
+       (await_order(:'order_id')->'requests'->>3)::jsonb->>'id' AS multi
+\gset
+
+-- spring forward: 23 hours, 46 half-hours, stamped at the start of each step
+SELECT count(*) AS steps, min(ts) AS first, max(ts) AS last,
+       count(*) FILTER (WHERE power_w IS NULL) AS gaps
+FROM switchgrid_loadcurve(:'spring');
+SELECT ts, power_w FROM switchgrid_loadcurve(:'spring') ORDER BY ts LIMIT 5;
+-- fall back: 25 hours, 50 half-hours, 02:00-03:00 twice
+SELECT count(*) AS steps, count(DISTINCT ts) AS distinct_ts
+FROM switchgrid_loadcurve(:'autumn');
+SELECT ts, power_w FROM switchgrid_loadcurve(:'autumn')
+WHERE ts >= '2024-10-27 01:30+02' AND ts < '2024-10-27 03:30+01' ORDER BY ts;
+
+-- a PT10M meter over a week: 1008 steps, gaps kept as NULL rows
+SELECT count(*) AS steps, count(power_w) AS measured, min(power_w) > 0 AS positive,
+       round(avg(power_w)) AS mean_w
+FROM switchgrid_loadcurve(:'tenmin');
+
+-- resampled by the API: 30min, 1h and a day (a Paris day)
+SELECT count(*) AS steps FROM switchgrid_loadcurve(:'tenmin', '30min');
+SELECT count(*) AS steps FROM switchgrid_loadcurve(:'tenmin', 'PT1H');
+SELECT ts, power_w FROM switchgrid_loadcurve(:'tenmin', '1d') ORDER BY ts;
+-- the DST days at one value per day
+SELECT ts FROM switchgrid_loadcurve(:'spring', 'P1D');
+
+-- each step agrees with the simulator's own computation of the curve
+\! python3 test/sim/simctl.py curve-summary 30001234567890 CONSUMPTION 2024-01-07T23:00:00Z 2024-01-14T23:00:00Z
+SELECT format('steps=%s nulls=%s sum=%s first=%s',
+              count(*), count(*) - count(power_w), sum(power_w)::bigint,
+              to_char(min(ts) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')) AS summary
+FROM switchgrid_loadcurve(:'tenmin');
+
+-- two meters in one request: the per-PRM shape
+SELECT prm, count(*) AS steps FROM switchgrid_loadcurve(:'multi') GROUP BY prm ORDER BY prm;
+
+-- bad periods are refused before any HTTP call
+\! python3 test/sim/simctl.py reset
+SELECT * FROM switchgrid_loadcurve(:'spring', '7min');
+SELECT * FROM switchgrid_loadcurve(:'spring', 'PT1H30M');
+SELECT * FROM switchgrid_loadcurve(NULL);
+\! python3 test/sim/simctl.py count
+
+-- data that is not there: a request that does not exist, or is not a load curve
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000000');
+
+-- a failed load curve, then the same meter after activation
+SELECT (await_order((switchgrid_order(switchgrid_request('LOADCURVE', ARRAY['22222222222222'],
+            since => '2024-03-01', until => '2024-03-02'))->>'id')::uuid)->'requests'->0) ->> 'errorMessage' AS error;
+
+RESET timezone;

@@ -1,0 +1,66 @@
+--
+-- security: the API token stays with superusers, and so does base_url
+--
+\! python3 test/sim/simctl.py reset
+
+CREATE ROLE switchgrid_app LOGIN;
+CREATE ROLE switchgrid_nobody LOGIN;
+GRANT EXECUTE ON FUNCTION switchgrid_search_contract(text, text, text),
+                          switchgrid_order_status(uuid) TO switchgrid_app;
+
+SET ROLE switchgrid_nobody;
+-- without a GRANT, nothing runs
+SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
+RESET ROLE;
+
+SET ROLE switchgrid_app;
+-- with one, the function works: the server supplies the token
+SELECT prm FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
+-- but the token and its file cannot be read
+SHOW switchgrid.api_token;
+SELECT current_setting('switchgrid.api_token');
+SHOW switchgrid.api_token_file;
+SELECT count(*) FROM pg_settings WHERE name IN ('switchgrid.api_token', 'switchgrid.api_token_file');
+SELECT count(*) FROM pg_file_settings WHERE name LIKE 'switchgrid.%';
+-- nor changed, nor redirected elsewhere
+SET switchgrid.api_token = 'stolen';
+SET switchgrid.api_token_file = '/etc/passwd';
+SET switchgrid.base_url = 'http://127.0.0.1:1/enedis/v2';
+SELECT set_config('switchgrid.base_url', 'http://127.0.0.1:1/enedis/v2', false);
+-- test_env is for everyone
+SET switchgrid.test_env = on;
+RESET switchgrid.test_env;
+RESET ROLE;
+
+-- an API that echoes the token back never gets it into a message
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "status": 401, "body": "{\"message\": \"token sim-token is not valid\"}"}'
+SET ROLE switchgrid_app;
+SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
+RESET ROLE;
+
+-- a wrong token is refused with 28000 and hint, and the token is not shown
+SET switchgrid.api_token = 'wrong-token';
+SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
+RESET switchgrid.api_token;
+
+-- a token that would break the HTTP header is refused
+SET switchgrid.api_token = E'abc\r\nX-Injected: 1';
+SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
+RESET switchgrid.api_token;
+
+-- base_url must be an http(s) URL
+SET switchgrid.base_url = 'ftp://example.org/';
+SET switchgrid.base_url = 'https://example.org/v2?x=1';
+
+-- no token at all
+SET switchgrid.api_token_file = '';
+SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
+SET switchgrid.api_token_file = '/nonexistent/token';
+SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
+RESET switchgrid.api_token_file;
+
+\! python3 test/sim/simctl.py count --auth invalid
+
+DROP OWNED BY switchgrid_app;
+DROP ROLE switchgrid_app;
+DROP ROLE switchgrid_nobody;

@@ -1,0 +1,686 @@
+/*-------------------------------------------------------------------------
+ * worker.c
+ *	  The background worker that follows Asks and Orders until they are
+ *	  finished and stores their results, and the shared state through which
+ *	  backends wake it.
+ *
+ * One worker per cluster, in switchgrid.database, on a primary only.  Each
+ * round it reads what is due from the switchgrid.* tables (a short
+ * transaction), talks to the API with no transaction open (many requests at
+ * once on one libcurl multi handle), then records each result in its own
+ * short transaction.  Nothing is claimed on disk: a crash between the
+ * network and the record simply means the same poll is made again after the
+ * restart, and every record is an idempotent upsert.
+ *
+ * Backends wake the worker by setting its latch, at the commit of a
+ * transaction that placed an Order or received a webhook.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include <signal.h>
+
+#include "access/xact.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "pgstat.h"
+#include "postmaster/bgworker.h"
+#include "postmaster/interrupt.h"
+#include "storage/ipc.h"
+#include "storage/latch.h"
+#include "storage/lwlock.h"
+#include "storage/proc.h"
+#include "storage/shmem.h"
+#include "storage/spin.h"
+#include "tcop/tcopprot.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/snapmgr.h"
+#include "utils/timestamp.h"
+#include "utils/uuid.h"
+#include "utils/wait_event.h"
+
+#include "compat.h"
+#include "guc.h"
+#include "http.h"
+#include "json_util.h"
+#include "loadcurve.h"
+#include "store.h"
+#include "worker.h"
+
+PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
+
+#define SG_ADOPT_QUEUE 64			/* Orders handed over by backends */
+#define SG_ROUND_LIMIT 64			/* items per kind and round */
+#define SG_UUID_LEN 36
+
+typedef struct SgShared
+{
+	slock_t		mutex;
+	pid_t		pid;			/* worker, 0 if none */
+	Oid			dboid;
+	bool		active;			/* extension found, working */
+	Latch	   *latch;
+	int			nadopt;
+	char		adopt[SG_ADOPT_QUEUE][SG_UUID_LEN + 1];
+} SgShared;
+
+static SgShared *sg_shared = NULL;
+
+#if PG_VERSION_NUM >= 150000
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+/* per backend: Orders placed in the current transaction */
+#define SG_MAX_PLACED 32
+static char sg_placed[SG_MAX_PLACED][SG_UUID_LEN + 1];
+static int	sg_nplaced = 0;
+static bool sg_wake_pending = false;
+static bool sg_xact_callback_registered = false;
+
+/* ----------------------------------------------------------------
+ * Shared memory
+ * ----------------------------------------------------------------
+ */
+
+#if PG_VERSION_NUM >= 150000
+static void
+sg_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SgShared)));
+}
+#endif
+
+static void
+sg_shmem_startup(void)
+{
+	bool		found;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	sg_shared = ShmemInitStruct("switchgrid", sizeof(SgShared), &found);
+	if (!found)
+	{
+		memset(sg_shared, 0, sizeof(SgShared));
+		SpinLockInit(&sg_shared->mutex);
+	}
+	LWLockRelease(AddinShmemInitLock);
+}
+
+void
+sg_worker_register(void)
+{
+	BackgroundWorker bgw;
+
+#if PG_VERSION_NUM >= 150000
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = sg_shmem_request;
+#else
+	RequestAddinShmemSpace(MAXALIGN(sizeof(SgShared)));
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = sg_shmem_startup;
+
+	memset(&bgw, 0, sizeof(bgw));
+	bgw.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
+	/* a standby has nothing to record: start once recovery is over */
+	bgw.bgw_start_time = BgWorkerStart_RecoveryFinished;
+	bgw.bgw_restart_time = 5;
+	snprintf(bgw.bgw_library_name, BGW_MAXLEN, "switchgrid");
+	snprintf(bgw.bgw_function_name, BGW_MAXLEN, "switchgrid_worker_main");
+	snprintf(bgw.bgw_name, BGW_MAXLEN, "switchgrid worker");
+	snprintf(bgw.bgw_type, BGW_MAXLEN, "switchgrid worker");
+	RegisterBackgroundWorker(&bgw);
+}
+
+static void
+sg_wake_worker(void)
+{
+	Latch	   *latch = NULL;
+
+	if (sg_shared == NULL)
+		return;
+	SpinLockAcquire(&sg_shared->mutex);
+	if (sg_shared->pid != 0)
+		latch = sg_shared->latch;
+	SpinLockRelease(&sg_shared->mutex);
+	if (latch)
+		SetLatch(latch);
+}
+
+bool
+sg_worker_is_active(void)
+{
+	bool		active;
+
+	if (sg_shared == NULL)
+		return false;
+	SpinLockAcquire(&sg_shared->mutex);
+	active = sg_shared->pid != 0 && sg_shared->active &&
+		sg_shared->dboid == MyDatabaseId;
+	SpinLockRelease(&sg_shared->mutex);
+	return active;
+}
+
+static void
+sg_adopt_push(const char *order_id)
+{
+	int			i;
+
+	if (sg_shared == NULL)
+		return;
+	SpinLockAcquire(&sg_shared->mutex);
+	for (i = 0; i < sg_shared->nadopt; i++)
+	{
+		if (strcmp(sg_shared->adopt[i], order_id) == 0)
+			break;
+	}
+	if (i == sg_shared->nadopt && sg_shared->nadopt < SG_ADOPT_QUEUE)
+		strlcpy(sg_shared->adopt[sg_shared->nadopt++], order_id, SG_UUID_LEN + 1);
+	SpinLockRelease(&sg_shared->mutex);
+}
+
+void
+sg_worker_adopt(const char *order_id)
+{
+	sg_adopt_push(order_id);
+	sg_wake_worker();
+}
+
+static void
+sg_xact_callback(XactEvent event, void *arg)
+{
+	int			i;
+
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (sg_wake_pending || sg_nplaced > 0)
+				sg_wake_worker();
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+			/* placed and billed, but the record is gone: hand it over */
+			for (i = 0; i < sg_nplaced; i++)
+				sg_adopt_push(sg_placed[i]);
+			if (sg_nplaced > 0)
+				sg_wake_worker();
+			break;
+		default:
+			return;
+	}
+	sg_nplaced = 0;
+	sg_wake_pending = false;
+}
+
+static void
+sg_register_xact_callback(void)
+{
+	if (!sg_xact_callback_registered)
+	{
+		RegisterXactCallback(sg_xact_callback, NULL);
+		sg_xact_callback_registered = true;
+	}
+}
+
+void
+sg_worker_wake_at_commit(void)
+{
+	sg_register_xact_callback();
+	sg_wake_pending = true;
+}
+
+void
+sg_worker_order_placed(const char *order_id)
+{
+	/* the server log keeps every placed Order, whatever happens next */
+	ereport(LOG,
+			(errmsg("switchgrid: placed order %s", order_id),
+			 errhidestmt(true)));
+	sg_register_xact_callback();
+	if (sg_nplaced < SG_MAX_PLACED)
+		strlcpy(sg_placed[sg_nplaced++], order_id, SG_UUID_LEN + 1);
+	sg_wake_pending = true;
+}
+
+/* ----------------------------------------------------------------
+ * The worker
+ * ----------------------------------------------------------------
+ */
+
+/* One thing to look at in a round. */
+typedef struct SgWork
+{
+	char		kind;			/* 'o' Order, 'a' Ask, 'f' fetch a result */
+	char	   *id;
+	char	   *type;			/* request type, for 'f' */
+	char	   *url;			/* dataUrl, for 'f' */
+	char	   *prm;			/* first PRM, for 'f' */
+	int			attempts;
+	bool		adopted;		/* an Order known only from the adopt queue */
+} SgWork;
+
+/* min(cap, base * 2^n), in seconds */
+static double
+sg_backoff_s(double base, int n, double cap)
+{
+	double		d = base;
+
+	while (n-- > 0 && d < cap)
+		d *= 2;
+	return Min(d, cap);
+}
+
+static void
+sg_worker_detach(int code, Datum arg)
+{
+	SpinLockAcquire(&sg_shared->mutex);
+	sg_shared->pid = 0;
+	sg_shared->latch = NULL;
+	sg_shared->active = false;
+	SpinLockRelease(&sg_shared->mutex);
+}
+
+static void
+sg_set_active(bool active)
+{
+	SpinLockAcquire(&sg_shared->mutex);
+	sg_shared->active = active;
+	SpinLockRelease(&sg_shared->mutex);
+}
+
+static bool
+sg_extension_installed(void)
+{
+	bool		found;
+
+	StartTransactionCommand();
+	found = OidIsValid(get_extension_oid("switchgrid", true));
+	CommitTransactionCommand();
+	return found;
+}
+
+/*
+ * Reads what is due, in a short transaction.  The list is allocated in
+ * "cxt".  Sets *more if a kind hit SG_ROUND_LIMIT.
+ */
+static List *
+sg_claim_work(MemoryContext cxt, bool *more)
+{
+	List	   *work = NIL;
+	Oid			types[2] = {INT4OID, BOOLOID};
+	Datum		values[2];
+	uint64		i;
+	int			counts[3] = {0, 0, 0};
+
+	values[0] = Int32GetDatum(SG_ROUND_LIMIT);
+	values[1] = BoolGetDatum(sg_auto_fetch);
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute_with_args(
+			"(SELECT 'o', order_id::text, NULL, NULL, NULL, polls FROM switchgrid.orders"
+			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
+			" UNION ALL "
+			"(SELECT 'a', ask_id::text, NULL, NULL, NULL, polls FROM switchgrid.asks"
+			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
+			" UNION ALL "
+			"(SELECT 'f', request_id::text, type, data_url, prms[1], fetches FROM switchgrid.requests"
+			"  WHERE $2 AND next_fetch_at <= now() AND fetched_at IS NULL"
+			"  ORDER BY next_fetch_at LIMIT $1)",
+			2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not read pending work");
+
+	for (i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	tup = SPI_tuptable->vals[i];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		SgWork	   *w = palloc0(sizeof(SgWork));
+		bool		isnull;
+
+		w->kind = SPI_getvalue(tup, desc, 1)[0];
+		w->id = SPI_getvalue(tup, desc, 2);
+		w->type = SPI_getvalue(tup, desc, 3);
+		w->url = SPI_getvalue(tup, desc, 4);
+		w->prm = SPI_getvalue(tup, desc, 5);
+		w->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		work = lappend(work, w);
+		MemoryContextSwitchTo(old);
+		counts[w->kind == 'o' ? 0 : w->kind == 'a' ? 1 : 2]++;
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+
+	*more = counts[0] == SG_ROUND_LIMIT || counts[1] == SG_ROUND_LIMIT ||
+		counts[2] == SG_ROUND_LIMIT;
+	return work;
+}
+
+/* Orders that backends handed over (placed in a rolled-back transaction). */
+static List *
+sg_take_adopted(List *work, MemoryContext cxt)
+{
+	char		ids[SG_ADOPT_QUEUE][SG_UUID_LEN + 1];
+	int			n,
+				i;
+
+	SpinLockAcquire(&sg_shared->mutex);
+	n = sg_shared->nadopt;
+	memcpy(ids, sg_shared->adopt, sizeof(ids[0]) * n);
+	sg_shared->nadopt = 0;
+	SpinLockRelease(&sg_shared->mutex);
+
+	for (i = 0; i < n; i++)
+	{
+		MemoryContext old = MemoryContextSwitchTo(cxt);
+		SgWork	   *w = palloc0(sizeof(SgWork));
+
+		w->kind = 'o';
+		w->id = pstrdup(ids[i]);
+		w->adopted = true;
+		work = lappend(work, w);
+		MemoryContextSwitchTo(old);
+	}
+	return work;
+}
+
+/* Records one successful answer. Runs inside a transaction. */
+static void
+sg_record_success(SgWork *w, SgHttpResponse *resp)
+{
+	switch (w->kind)
+	{
+		case 'o':
+			if (resp->status == 404)
+				sg_store_failure("order", w->id, "Switchgrid does not know this order (HTTP 404)",
+								 GetCurrentTimestamp() +
+								 (TimestampTz) sg_poll_interval_ms * 10 * 1000);
+			else
+				sg_store_order(sg_body_to_jsonb(resp->body, resp->len, "an Order"),
+							   NULL, NULL,
+							   sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
+							   sg_auto_fetch);
+			break;
+		case 'a':
+			sg_store_ask(sg_body_to_jsonb(resp->body, resp->len, "an Ask"),
+						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0));
+			break;
+		case 'f':
+			sg_store_result(w->id, w->type, w->prm, resp);
+			break;
+	}
+}
+
+static const char *
+sg_kind_name(char kind)
+{
+	return kind == 'o' ? "order" : kind == 'a' ? "ask" : "request";
+}
+
+/* Records a failed attempt, with the next try after a backoff. */
+static void
+sg_record_failure(SgWork *w, const char *message, long retry_after_ms)
+{
+	double		delay_s = sg_backoff_s(1.0, w->attempts, sg_poll_interval_ms / 1000.0);
+
+	if (retry_after_ms > 0)
+		delay_s = Max(delay_s, retry_after_ms / 1000.0);
+	sg_store_failure(sg_kind_name(w->kind), w->id, message,
+					 GetCurrentTimestamp() + (TimestampTz) (delay_s * USECS_PER_SEC));
+}
+
+/*
+ * Records the outcome of one item in its own transaction.  An error (a
+ * malformed payload, say) is logged and recorded as the item's last error;
+ * it never stops the worker.
+ */
+static void
+sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
+{
+	char	   *volatile failure = NULL;
+
+	if (job->error == NULL && w->adopted && job->resp->status == 404)
+		return;					/* nothing to adopt */
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	PG_TRY();
+	{
+		if (job->error != NULL)
+		{
+			if (!w->adopted)
+				sg_record_failure(w, job->error->message, job->retry_after_ms);
+		}
+		else
+			sg_record_success(w, job->resp);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		AbortCurrentTransaction();
+		failure = edata->message;
+		ereport(LOG,
+				(errmsg("switchgrid worker: could not record %s %s: %s",
+						sg_kind_name(w->kind), w->id, edata->message)));
+	}
+	PG_END_TRY();
+
+	if (failure != NULL && !w->adopted)
+	{
+		StartTransactionCommand();
+		PushActiveSnapshot(GetTransactionSnapshot());
+		sg_record_failure(w, failure, -1);
+		PopActiveSnapshot();
+		CommitTransactionCommand();
+	}
+}
+
+/* Milliseconds until the next item is due, at most poll_interval. */
+static long
+sg_next_due_ms(void)
+{
+	long		ms = sg_poll_interval_ms;
+	bool		isnull;
+	Datum		d;
+
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	if (SPI_execute("SELECT (extract(epoch FROM least("
+					" (SELECT min(next_poll_at) FROM switchgrid.orders),"
+					" (SELECT min(next_poll_at) FROM switchgrid.asks),"
+					" (SELECT min(next_fetch_at) FROM switchgrid.requests"
+					"   WHERE fetched_at IS NULL AND current_setting('switchgrid.auto_fetch')::bool)"
+					") - now()) * 1000)::float8", true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			ms = (long) Max(0, Min((double) ms, DatumGetFloat8(d)));
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return ms;
+}
+
+/* One round: read what is due, ask the API, record.  Returns the next sleep. */
+static long
+sg_worker_round(MemoryContext cxt)
+{
+	List	   *work;
+	bool		more;
+	int			n,
+				i,
+				norders = 0,
+				nasks = 0,
+				nfetch = 0;
+	SgHttpJob  *jobs;
+	ListCell   *lc;
+
+	work = sg_claim_work(cxt, &more);
+	work = sg_take_adopted(work, cxt);
+	n = list_length(work);
+	if (n == 0)
+		return sg_next_due_ms();
+
+	MemoryContextSwitchTo(cxt);
+	jobs = palloc0(sizeof(SgHttpJob) * n);
+	i = 0;
+	foreach(lc, work)
+	{
+		SgWork	   *w = (SgWork *) lfirst(lc);
+		SgHttpJob  *job = &jobs[i++];
+
+		job->send_token = true;
+		job->flags = 0;
+		switch (w->kind)
+		{
+			case 'o':
+				job->path = psprintf("/order/%s", w->id);
+				job->what = psprintf("Order %s", w->id);
+				job->flags = SG_HTTP_ALLOW_404;
+				norders++;
+				break;
+			case 'a':
+				job->path = psprintf("/ask/%s", w->id);
+				job->what = psprintf("Ask %s", w->id);
+				nasks++;
+				break;
+			case 'f':
+				job->what = psprintf("data of request %s", w->id);
+				nfetch++;
+				if (sg_is_curve_type(w->type) || w->url == NULL)
+					job->path = psprintf("/request/%s/data", w->id);
+				else
+				{
+					job->path = "(data URL)";
+					job->url = w->url;
+					job->send_token = sg_url_is_api(w->url);
+				}
+				break;
+		}
+		if (job->url == NULL)
+			job->url = sg_api_url(job->path, w->kind == 'f' ? "format=json" : NULL);
+	}
+
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("switchgrid: polling %d orders and %d asks, downloading %d results",
+									norders, nasks, nfetch));
+	sg_http_run_jobs(jobs, n, sg_max_concurrency, sg_max_requests_per_second);
+
+	i = 0;
+	foreach(lc, work)
+	{
+		CHECK_FOR_INTERRUPTS();
+		sg_record_outcome((SgWork *) lfirst(lc), &jobs[i++], cxt);
+	}
+	pgstat_report_activity(STATE_IDLE, NULL);
+	pgstat_report_stat(false);
+
+	return more ? 0 : sg_next_due_ms();
+}
+
+void
+switchgrid_worker_main(Datum main_arg)
+{
+	MemoryContext round_cxt;
+	bool		said_waiting = false;
+	bool		said_standby = false;
+
+	pqsignal(SIGHUP, SignalHandlerForConfigReload);
+	pqsignal(SIGTERM, die);
+	BackgroundWorkerUnblockSignals();
+
+	if (sg_shared == NULL)
+		elog(ERROR, "switchgrid shared memory is not initialized");
+
+	SpinLockAcquire(&sg_shared->mutex);
+	if (sg_shared->pid != 0 && sg_shared->pid != MyProcPid && kill(sg_shared->pid, 0) == 0)
+	{
+		SpinLockRelease(&sg_shared->mutex);
+		ereport(LOG, (errmsg("switchgrid worker already running; exiting")));
+		proc_exit(0);
+	}
+	sg_shared->pid = MyProcPid;
+	sg_shared->latch = MyLatch;
+	sg_shared->active = false;
+	SpinLockRelease(&sg_shared->mutex);
+	before_shmem_exit(sg_worker_detach, (Datum) 0);
+
+	BackgroundWorkerInitializeConnection(sg_database, NULL, 0);
+	SpinLockAcquire(&sg_shared->mutex);
+	sg_shared->dboid = MyDatabaseId;
+	SpinLockRelease(&sg_shared->mutex);
+	pgstat_report_appname("switchgrid worker");
+
+	round_cxt = AllocSetContextCreate(TopMemoryContext, "switchgrid worker round",
+									  ALLOCSET_DEFAULT_SIZES);
+
+	for (;;)
+	{
+		long		sleep_ms = sg_poll_interval_ms;
+
+		CHECK_FOR_INTERRUPTS();
+		if (ConfigReloadPending)
+		{
+			ConfigReloadPending = false;
+			ProcessConfigFile(PGC_SIGHUP);
+		}
+
+		if (RecoveryInProgress())
+		{
+			if (!said_standby)
+				ereport(LOG, (errmsg("switchgrid worker: the server is a standby; waiting")));
+			said_standby = true;
+			sg_set_active(false);
+		}
+		else if (!sg_extension_installed())
+		{
+			if (!said_waiting)
+				ereport(LOG,
+						(errmsg("switchgrid worker: extension \"switchgrid\" is not installed in database \"%s\"; waiting for CREATE EXTENSION",
+								sg_database)));
+			said_waiting = true;
+			sg_set_active(false);
+			pgstat_report_activity(STATE_IDLE, "switchgrid: waiting for CREATE EXTENSION");
+			/* a catalog look-up a second is cheap, and CREATE EXTENSION is noticed at once */
+			sleep_ms = Min(sleep_ms, 1000);
+		}
+		else
+		{
+			if (said_waiting)
+				ereport(LOG, (errmsg("switchgrid worker: extension found; starting")));
+			said_waiting = said_standby = false;
+			sg_set_active(true);
+			sleep_ms = sg_worker_round(round_cxt);
+			MemoryContextSwitchTo(TopMemoryContext);
+			MemoryContextReset(round_cxt);
+		}
+
+		if (sleep_ms > 0)
+		{
+			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+							 sleep_ms, PG_WAIT_EXTENSION);
+			ResetLatch(MyLatch);
+		}
+	}
+}

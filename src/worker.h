@@ -1,0 +1,29 @@
+/*-------------------------------------------------------------------------
+ * worker.h
+ *	  The background worker that follows Orders to the end, and the small
+ *	  shared state through which backends wake it.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SWITCHGRID_WORKER_H
+#define SWITCHGRID_WORKER_H
+
+/* From _PG_init() while preloading: shared memory and the worker itself. */
+extern void sg_worker_register(void);
+
+/*
+ * Notes an Order placed by the current transaction: the worker is woken at
+ * commit; if the transaction rolls back, the Order (already placed and
+ * billed) is handed to the worker so that its record is not lost.
+ */
+extern void sg_worker_order_placed(const char *order_id);
+
+/* Wakes the worker when the current transaction commits. */
+extern void sg_worker_wake_at_commit(void);
+
+/* Asks the worker to look at an Order now, recorded or not. */
+extern void sg_worker_adopt(const char *order_id);
+
+/* Whether a worker is running and working in this database. */
+extern bool sg_worker_is_active(void);
+
+#endif							/* SWITCHGRID_WORKER_H */
