@@ -19,7 +19,7 @@ OBJS = \
 DATA = sql/switchgrid--0.1.0.sql
 PGFILEDESC = "switchgrid - Switchgrid (Enedis meter data) API client"
 
-REGRESS = init search ask order loadcurve data errors security
+REGRESS = init search ask order loadcurve data tracking errors security
 TAP_TESTS = 1
 
 CURL_CONFIG ?= curl-config

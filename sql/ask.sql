@@ -47,7 +47,8 @@ RESET switchgrid.test_env;
 SELECT count(*) FROM generate_series(1, 130) AS i,
     LATERAL switchgrid_ask(
         ARRAY[(SELECT contract_id FROM switchgrid_search_contract('Jeanne Dupond', prm => '09111642617347'))],
-        '{"firstName": "Jeanne", "lastName": "Dupond"}') AS a;
+        jsonb_build_object('firstName', 'Jeanne', 'lastName', 'Dupond',
+                           'email', 'jeanne' || i || '@example.org')) AS a;
 SELECT count(*) AS asks, count(DISTINCT ask_id) AS distinct_asks,
        bool_and(created_at IS NOT NULL) AS all_dated
 FROM switchgrid_asks();

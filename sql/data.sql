@@ -52,7 +52,7 @@ FROM switchgrid_data(:'order_id', :'c68') d;
 \! python3 test/sim/simctl.py auth-seen --server data
 
 -- a load curve has no dataUrl; a failed request has no data
-SELECT switchgrid_data(:'order_id', :'lc');
-SELECT switchgrid_data(:'order_id', :'failed');
-SELECT switchgrid_data(:'order_id', '00000000-0000-0000-0000-000000000000');
+SELECT sqlstate_of(format('SELECT switchgrid_data(%L, %L)', :'order_id', :'lc'));
+SELECT sqlstate_of(format('SELECT switchgrid_data(%L, %L)', :'order_id', :'failed'));
+SELECT sqlstate_of(format('SELECT switchgrid_data(%L, %L)', :'order_id', '00000000-0000-0000-0000-000000000000'));
 SELECT switchgrid_data(NULL, :'r65');

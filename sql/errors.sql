@@ -21,6 +21,7 @@ SET switchgrid.max_retries = 1;
 \! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/search_contract", "status": 503, "times": 5, "body": "{\"message\": \"maintenance\"}"}'
 SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
 \! python3 test/sim/simctl.py count --path /search_contract
+\! python3 test/sim/simctl.py clear-faults
 \! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/search_contract", "status": 429, "times": 5}'
 SELECT sqlstate_of($$SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris')$$);
 RESET switchgrid.max_retries;
@@ -73,6 +74,12 @@ SET statement_timeout = '300ms';
 SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
 RESET statement_timeout;
 \! python3 test/sim/simctl.py clear-faults
+
+-- nothing listening
+SET switchgrid.base_url = 'http://127.0.0.1:1/enedis/v2';
+SELECT split_part(sqlstate_of($$SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001')$$),
+                  E'\n', 1) AS error;
+RESET switchgrid.base_url;
 
 -- the setting ranges are enforced
 SET switchgrid.timeout = '10ms';

@@ -11,21 +11,33 @@ WHERE p.proname LIKE 'switchgrid\_%'
 ORDER BY 1, 2;
 
 -- settings and their defaults
-SELECT name, setting, unit, context FROM pg_settings
+SELECT name, boot_val AS default, unit, context FROM pg_settings
 WHERE name LIKE 'switchgrid.%' AND name NOT IN ('switchgrid.base_url', 'switchgrid.api_token_file')
 ORDER BY name;
 
 -- the simulator starts empty for this run
 \! python3 test/sim/simctl.py reset --all
 
--- A helper for the tests: the SQLSTATE and message an SQL statement raises.
+-- A helper for the tests: the error an SQL statement raises, with its
+-- SQLSTATE, detail and hint, and uuids (which differ from run to run) masked.
 CREATE FUNCTION sqlstate_of(query text) RETURNS text
 LANGUAGE plpgsql AS $$
+DECLARE
+    state text;
+    msg text;
+    detail text;
+    hint text;
 BEGIN
     EXECUTE query;
     RETURN 'no error';
 EXCEPTION WHEN OTHERS THEN
-    RETURN SQLSTATE || ': ' || SQLERRM;
+    GET STACKED DIAGNOSTICS state = RETURNED_SQLSTATE, msg = MESSAGE_TEXT,
+                            detail = PG_EXCEPTION_DETAIL, hint = PG_EXCEPTION_HINT;
+    RETURN regexp_replace(
+        state || ': ' || msg
+        || CASE WHEN detail <> '' THEN E'\nDETAIL: ' || detail ELSE '' END
+        || CASE WHEN hint <> '' THEN E'\nHINT: ' || hint ELSE '' END,
+        '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>', 'g');
 END $$;
 
 -- Another: poll an order until it is finished, with a deadline.
@@ -64,3 +76,5 @@ SELECT switchgrid_ask(
 SELECT a->>'status' AS status, jsonb_object_keys(a->'consentIds') AS prm
 FROM switchgrid_ask_status(:'fixture_ask') AS a
 ORDER BY 2;
+-- kept for the other test files
+CREATE TABLE fixture AS SELECT :'fixture_ask'::uuid AS ask_id;

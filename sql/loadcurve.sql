@@ -22,9 +22,9 @@ SELECT (await_order(:'order_id')->'requests'->>0)::jsonb->>'id' AS spring,
 \gset
 
 -- spring forward: 23 hours, 46 half-hours, stamped at the start of each step
-SELECT count(*) AS steps, min(ts) AS first, max(ts) AS last,
+SELECT prm, count(*) AS steps, min(ts) AS first, max(ts) AS last,
        count(*) FILTER (WHERE power_w IS NULL) AS gaps
-FROM switchgrid_loadcurve(:'spring');
+FROM switchgrid_loadcurve(:'spring') GROUP BY prm;
 SELECT ts, power_w FROM switchgrid_loadcurve(:'spring') ORDER BY ts LIMIT 5;
 -- fall back: 25 hours, 50 half-hours, 02:00-03:00 twice
 SELECT count(*) AS steps, count(DISTINCT ts) AS distinct_ts
@@ -67,5 +67,18 @@ SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000000');
 -- a failed load curve, then the same meter after activation
 SELECT (await_order((switchgrid_order(switchgrid_request('LOADCURVE', ARRAY['22222222222222'],
             since => '2024-03-01', until => '2024-03-02'))->>'id')::uuid)->'requests'->0) ->> 'errorMessage' AS error;
+
+-- a meter whose load curve was never collected: without the retry flag the
+-- request fails with Enedis' message...
+SELECT r->>'status' AS status, r->>'errorMessage' AS error
+FROM jsonb_array_elements(await_order((switchgrid_order(switchgrid_request('LOADCURVE', ARRAY['12345678901234'],
+         since => '2024-03-01', until => '2024-03-02'))->>'id')::uuid)->'requests') r;
+-- ...with it, Switchgrid waits for the activation and then succeeds
+SELECT switchgrid_order(switchgrid_request('LOADCURVE', ARRAY['12345678901234'],
+           since => '2024-03-01', until => '2024-03-02', retry_after_activation => true))->>'id' AS retried
+\gset
+SELECT r->>'status' AS status
+FROM jsonb_array_elements(await_order(:'retried')->'requests') r;
+SELECT count(*) AS steps FROM switchgrid_loadcurve((await_order(:'retried')->'requests'->0->>'id')::uuid);
 
 RESET timezone;

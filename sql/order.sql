@@ -70,7 +70,8 @@ ORDER BY 1;
 \! python3 test/sim/simctl.py count --method POST --path /order
 
 -- an order by consent id: the consent's PRM is implied
-SELECT a->'consentIds'->>'09111642617347' AS consent FROM switchgrid_ask_status(:'fixture_ask') a
+SELECT a->'consentIds'->>'09111642617347' AS consent
+FROM fixture, switchgrid_ask_status(fixture.ask_id) a
 \gset
 SELECT r->>'type' AS type, r->'prms' AS prms, r->>'status' AS status
 FROM jsonb_array_elements(await_order((switchgrid_order('{"type": "C68"}', :'consent')->>'id')::uuid)->'requests') r;

@@ -60,6 +60,17 @@ SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Pari
 RESET switchgrid.api_token_file;
 
 \! python3 test/sim/simctl.py count --auth invalid
+\! python3 test/sim/simctl.py clear-faults
+
+-- what the role looks up is recorded, yet it cannot read the tables
+SELECT order_id AS some_order FROM switchgrid.orders ORDER BY first_seen LIMIT 1 \gset
+UPDATE switchgrid.orders SET polls = 0 WHERE order_id = :'some_order';
+SET ROLE switchgrid_app;
+SELECT switchgrid_order_status(:'some_order') ->> 'status' AS status;
+SELECT count(*) FROM switchgrid.orders;
+SELECT switchgrid.record_order('{}');
+RESET ROLE;
+SELECT polls FROM switchgrid.orders WHERE order_id = :'some_order';
 
 DROP OWNED BY switchgrid_app;
 DROP ROLE switchgrid_app;

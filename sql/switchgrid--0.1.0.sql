@@ -402,8 +402,8 @@ END $$;
 
 -- Stores a downloaded load curve: one consolidated series per meter and
 -- direction, so an overlapping later order updates points in place.
-CREATE FUNCTION switchgrid.store_loadcurve(req uuid, prms text[], ts timestamptz[],
-                                           power_w double precision[])
+CREATE FUNCTION switchgrid.store_loadcurve(req uuid, in_prms text[], in_ts timestamptz[],
+                                           in_power double precision[])
 RETURNS bigint
 LANGUAGE plpgsql AS $$
 DECLARE
@@ -415,8 +415,9 @@ BEGIN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
     INSERT INTO switchgrid.loadcurve AS t (prm, direction, ts, power_w, request_id)
-    SELECT p, COALESCE(r.direction, 'CONSUMPTION'), t_, w, req
-    FROM unnest(prms, ts, power_w) AS u(p, t_, w)
+    SELECT u.p, CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
+           u.t, u.w, req
+    FROM unnest(in_prms, in_ts, in_power) AS u(p, t, w)
     ON CONFLICT (prm, direction, ts) DO UPDATE
     SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now();
     GET DIAGNOSTICS n = ROW_COUNT;

@@ -859,8 +859,8 @@ switchgrid_data(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("request %s has no data yet", request_id),
-				 errdetail("Its status is %s%s%s.", status ? status : "unknown",
-						   err ? ": " : "", err ? err : ""),
+				 err ? errdetail("Its status is %s: %s", status ? status : "unknown", err)
+				 : errdetail("Its status is %s.", status ? status : "unknown"),
 				 (status == NULL || strcmp(status, "FAILED") != 0)
 				 ? errhint("Wait until switchgrid_order_status() shows it as SUCCESS.") : 0));
 	}

@@ -92,8 +92,9 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 static Datum
 sg_interval_seconds(double s)
 {
-	return DirectFunctionCall1(interval_in,
-							   CStringGetDatum(psprintf("%.3f seconds", s)));
+	return DirectFunctionCall3(interval_in,
+							   CStringGetDatum(psprintf("%.3f seconds", s)),
+							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
 static Datum

@@ -202,6 +202,7 @@ sg_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+		case XACT_EVENT_PREPARE:
 			if (sg_wake_pending || sg_nplaced > 0)
 				sg_wake_worker();
 			break;
@@ -644,6 +645,10 @@ switchgrid_worker_main(Datum main_arg)
 		{
 			ConfigReloadPending = false;
 			ProcessConfigFile(PGC_SIGHUP);
+			ereport(LOG,
+					(errmsg("switchgrid worker: settings reloaded: poll_interval=%d ms, max_concurrency=%d, max_requests_per_second=%d, auto_fetch=%s",
+							sg_poll_interval_ms, sg_max_concurrency,
+							sg_max_requests_per_second, sg_auto_fetch ? "on" : "off")));
 		}
 
 		if (RecoveryInProgress())
