@@ -458,20 +458,25 @@ BEGIN
     PERFORM switchgrid.check_order_finished(r.order_id);
 END $$;
 
--- A failed attempt: kept for switchgrid.pending, retried at "retry_at".
+-- A failed attempt: kept for switchgrid.pending, retried at "retry_at";
+-- after 50 attempts the worker gives up on the item (next_* is cleared, the
+-- error stays).  switchgrid_order_status() or a webhook revives it.
 CREATE FUNCTION switchgrid.record_failure(kind text, id uuid, error text, retry_at timestamptz)
 RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
     IF kind = 'ask' THEN
         UPDATE switchgrid.asks SET last_error = error, polls = polls + 1,
-               next_poll_at = retry_at WHERE ask_id = id;
+               next_poll_at = CASE WHEN polls + 1 < 50 THEN retry_at END
+        WHERE ask_id = id;
     ELSIF kind = 'order' THEN
         UPDATE switchgrid.orders SET last_error = error, polls = polls + 1,
-               next_poll_at = retry_at WHERE order_id = id;
+               next_poll_at = CASE WHEN polls + 1 < 50 THEN retry_at END
+        WHERE order_id = id;
     ELSE
         UPDATE switchgrid.requests SET last_error = error, fetches = fetches + 1,
-               next_fetch_at = retry_at WHERE request_id = id;
+               next_fetch_at = CASE WHEN fetches + 1 < 50 THEN retry_at END
+        WHERE request_id = id;
     END IF;
 END $$;
 

@@ -297,11 +297,24 @@ sg_set_active(bool active)
 	SpinLockRelease(&sg_shared->mutex);
 }
 
+/*
+ * Starts a short transaction with a snapshot.  A background worker must set
+ * the statement start time itself, or now() would stay at its start.
+ */
+static void
+sg_begin(void)
+{
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
 static bool
 sg_extension_installed(void)
 {
 	bool		found;
 
+	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
 	found = OidIsValid(get_extension_oid("switchgrid", true));
 	CommitTransactionCommand();
@@ -324,8 +337,7 @@ sg_claim_work(MemoryContext cxt, bool *more)
 	values[0] = Int32GetDatum(SG_ROUND_LIMIT);
 	values[1] = BoolGetDatum(sg_auto_fetch);
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	sg_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(
@@ -454,8 +466,7 @@ sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
 	if (job->error == NULL && w->adopted && job->resp->status == 404)
 		return;					/* nothing to adopt */
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	sg_begin();
 	PG_TRY();
 	{
 		if (job->error != NULL)
@@ -485,8 +496,7 @@ sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
 
 	if (failure != NULL && !w->adopted)
 	{
-		StartTransactionCommand();
-		PushActiveSnapshot(GetTransactionSnapshot());
+		sg_begin();
 		sg_record_failure(w, failure, -1);
 		PopActiveSnapshot();
 		CommitTransactionCommand();
@@ -501,8 +511,7 @@ sg_next_due_ms(void)
 	bool		isnull;
 	Datum		d;
 
-	StartTransactionCommand();
-	PushActiveSnapshot(GetTransactionSnapshot());
+	sg_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute("SELECT (extract(epoch FROM least("
