@@ -8,8 +8,10 @@
 -- SWITCHGRID_SIM_READY exported so that the simulated holder can sign.
 --
 \set ECHO none
+\set QUIET on
 \pset footer off
 SET timezone = 'Europe/Paris';
+SET client_min_messages = warning;
 
 \echo
 \echo '== 1. Find the contract of Jeanne Dupond, 10 rue de la Paix, Paris'
@@ -39,7 +41,9 @@ SELECT a->>'status' AS status, a->>'acceptedAt' AS accepted_at, a->'consentIds' 
 FROM switchgrid_ask_status(:'ask_id') AS a;
 
 \echo '== 4. Order a week of load curve (with the DST change) and her contract data'
+\echo '   (this session LISTENs on channel switchgrid: notifications from the worker show up below)'
 \echo
+LISTEN switchgrid;
 SELECT switchgrid_order(jsonb_build_array(
            switchgrid_request('LOADCURVE', ARRAY['09111642617347'], 'CONSUMPTION',
                               '2024-03-25', '2024-04-01'),
