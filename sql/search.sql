@@ -19,6 +19,8 @@ FROM switchgrid_search_contract('Hélène Lefèvre & Fils', '3 place de l''Égli
 SELECT count(*) FROM switchgrid_search_contract('Personne', '1 rue Inconnue 99999 Nulle Part');
 
 \! python3 test/sim/simctl.py count --path /search_contract
+-- ...all on one kept-alive connection
+\! python3 test/sim/simctl.py connections --path /search_contract
 
 -- bad input is refused before any HTTP call
 \! python3 test/sim/simctl.py reset

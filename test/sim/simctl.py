@@ -157,6 +157,10 @@ def cmd_count(args):
     return str(len(_matching(args)))
 
 
+def cmd_connections(args):
+    return str(len({e.get("conn") for e in _matching(args)}))
+
+
 def cmd_auth_seen(args):
     args.path = args.method = None
     return str(sum(1 for e in _matching(args) if e["auth"] != "absent"))
@@ -236,6 +240,12 @@ def parse_args(argv):
     s.add_argument("--test-env", action="store_true", help="only requests sent with switchgrid-test-env: true")
     s.add_argument("--status", type=int)
     s.set_defaults(func=cmd_count)
+
+    s = sub.add_parser("connections", help="count the TCP connections the logged requests came on")
+    s.add_argument("--server", choices=("api", "data", "page"))
+    s.add_argument("--path", help="regular expression searched in the path (no query string)")
+    s.add_argument("--method")
+    s.set_defaults(func=cmd_connections)
 
     s = sub.add_parser("auth-seen", help="count requests that carried an Authorization header")
     s.add_argument("--server", choices=("api", "data", "page"), default="data")

@@ -1137,12 +1137,12 @@ class Simulator:
 
     # -- request log -------------------------------------------------------
 
-    def log_request(self, server, method, path, query, auth, test_env, body):
+    def log_request(self, server, method, path, query, auth, test_env, body, conn=None):
         with self.lock:
             self._log_seq += 1
             entry = {"seq": self._log_seq, "server": server, "method": method, "path": path,
                      "query": query, "auth": auth, "test_env": test_env, "status": None,
-                     "body": body}
+                     "body": body, "conn": conn}
             self.log.append(entry)
             return entry
 
@@ -1973,7 +1973,11 @@ class SimHandler(BaseHTTPRequestHandler):
             else:
                 logged_query[k] = [logged_query[k], v]
         test_env = self.headers.get("switchgrid-test-env", "").strip().lower() == "true"
-        return self.server.sim.log_request(zone, self.command, path, logged_query, auth, test_env, parsed)
+        # the client's address and port name its TCP connection: kept-alive
+        # connections show as one value over several requests
+        conn = "%s:%s" % (self.client_address[0], self.client_address[1])
+        return self.server.sim.log_request(zone, self.command, path, logged_query, auth, test_env,
+                                           parsed, conn)
 
     def _answer(self, zone, path, query, body, auth, fault):
         """The Response: the fault's, or the real one of the zone's router."""
