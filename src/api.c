@@ -101,6 +101,54 @@ sg_timestamptz_datum(const char *s)
 	return TimestampTzGetDatum(sg_api_timestamp_in(s));
 }
 
+/* How a JSON field becomes a column of a result row. */
+typedef enum SgColumnKind
+{
+	SG_COL_TEXT,
+	SG_COL_UUID,
+	SG_COL_TIMESTAMPTZ,
+	SG_COL_JSONB
+} SgColumnKind;
+
+/* Sets *value from field "key" of an object; *isnull if absent or null. */
+static void
+sg_field_to_column(JsonbContainer *obj, const char *key, SgColumnKind kind,
+				   Datum *value, bool *isnull)
+{
+	char	   *s;
+	Jsonb	   *j;
+
+	*isnull = true;
+	if (kind == SG_COL_JSONB)
+	{
+		j = sg_jsonb_get_jsonb(obj, key);
+		if (j != NULL)
+		{
+			*value = JsonbPGetDatum(j);
+			*isnull = false;
+		}
+		return;
+	}
+	s = sg_jsonb_get_string(obj, key);
+	if (s == NULL)
+		return;
+	switch (kind)
+	{
+		case SG_COL_TEXT:
+			*value = CStringGetTextDatum(s);
+			break;
+		case SG_COL_UUID:
+			*value = sg_uuid_datum(s);
+			break;
+		case SG_COL_TIMESTAMPTZ:
+			*value = sg_timestamptz_datum(s);
+			break;
+		case SG_COL_JSONB:
+			break;
+	}
+	*isnull = false;
+}
+
 /* Calls the API and returns the body as jsonb. */
 static Jsonb *
 sg_call_jsonb(SgHttpMethod method, const char *path, const char *query,
@@ -216,34 +264,19 @@ switchgrid_search_contract(PG_FUNCTION_ARGS)
 		JsonbValue *item = getIthJsonbValueFromContainer(results, i);
 		JsonbContainer *c;
 		Datum		values[5];
-		bool		nulls[5] = {false, false, false, false, false};
-		char	   *s;
-		Jsonb	   *addr;
+		bool		nulls[5];
 
 		if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
 			continue;
 		c = item->val.binary.data;
 
-		s = sg_jsonb_get_string(c, "id");
-		nulls[0] = (s == NULL);
-		if (s)
-			values[0] = sg_uuid_datum(s);
-		s = sg_jsonb_get_string(c, "prm");
-		nulls[1] = (s == NULL);
-		if (s)
-			values[1] = CStringGetTextDatum(s);
-		s = sg_jsonb_get_string(c, "nomClientFinalOuDenominationSociale");
-		nulls[2] = (s == NULL);
-		if (s)
-			values[2] = CStringGetTextDatum(s);
-		s = sg_jsonb_get_string(c, "categorieClientFinalCode");
-		nulls[3] = (s == NULL);
-		if (s)
-			values[3] = CStringGetTextDatum(s);
-		addr = sg_jsonb_get_jsonb(c, "adresseInstallationNormalisee");
-		nulls[4] = (addr == NULL);
-		if (addr)
-			values[4] = JsonbPGetDatum(addr);
+		sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0]);
+		sg_field_to_column(c, "prm", SG_COL_TEXT, &values[1], &nulls[1]);
+		sg_field_to_column(c, "nomClientFinalOuDenominationSociale", SG_COL_TEXT,
+						   &values[2], &nulls[2]);
+		sg_field_to_column(c, "categorieClientFinalCode", SG_COL_TEXT, &values[3], &nulls[3]);
+		sg_field_to_column(c, "adresseInstallationNormalisee", SG_COL_JSONB,
+						   &values[4], &nulls[4]);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -687,35 +720,20 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 			JsonbValue *item = getIthJsonbValueFromContainer(items, i);
 			JsonbContainer *c;
 			Datum		values[7];
-			bool		nulls[7] = {false, false, false, false, false, false, false};
-			char	   *s;
+			bool		nulls[7];
 			Jsonb	   *j;
 
 			if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
 				continue;
 			c = item->val.binary.data;
 
-			s = sg_jsonb_get_string(c, "id");
-			nulls[0] = (s == NULL);
-			if (s)
-				values[0] = sg_uuid_datum(s);
-			s = sg_jsonb_get_string(c, "status");
-			nulls[1] = (s == NULL);
-			if (s)
-				values[1] = CStringGetTextDatum(s);
-			s = sg_jsonb_get_string(c, "createdAt");
-			nulls[2] = (s == NULL);
-			if (s)
-				values[2] = sg_timestamptz_datum(s);
-			s = sg_jsonb_get_string(c, "acceptedAt");
-			nulls[3] = (s == NULL);
-			if (s)
-				values[3] = sg_timestamptz_datum(s);
+			sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0]);
+			sg_field_to_column(c, "status", SG_COL_TEXT, &values[1], &nulls[1]);
+			sg_field_to_column(c, "createdAt", SG_COL_TIMESTAMPTZ, &values[2], &nulls[2]);
+			sg_field_to_column(c, "acceptedAt", SG_COL_TIMESTAMPTZ, &values[3], &nulls[3]);
 			values[4] = sg_ask_prms(c, &nulls[4]);
-			j = sg_jsonb_get_jsonb(c, "consentIds");
-			nulls[5] = (j == NULL);
-			if (j)
-				values[5] = JsonbPGetDatum(j);
+			sg_field_to_column(c, "consentIds", SG_COL_JSONB, &values[5], &nulls[5]);
+			nulls[6] = false;
 			j = JsonbValueToJsonb(item);
 			values[6] = JsonbPGetDatum(j);
 			if (!nulls[0])

@@ -23,11 +23,7 @@ configure_node($node, $sim,
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION switchgrid');
 
-my $ask_id = $node->safe_psql('postgres', q{
-	SELECT switchgrid_ask(ARRAY(SELECT contract_id
-	    FROM switchgrid_search_contract('Jeanne Dupond', prm => '09111642617347')),
-	    '{"firstName": "Jeanne", "lastName": "Dupond"}') ->> 'id'});
-sim_control('POST', "/asks/$ask_id/accept");
+sign_consent($node, 'postgres', [ [ 'Jeanne Dupond', '09111642617347' ] ]);
 
 # Places "n" one-day load-curve orders starting on "first"; returns their ids.
 sub place_orders

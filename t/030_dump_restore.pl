@@ -18,11 +18,7 @@ configure_node($node, $sim, 'switchgrid.database' => 'postgres');
 $node->start;
 $node->safe_psql('postgres', 'CREATE EXTENSION switchgrid');
 
-my $ask_id = $node->safe_psql('postgres', q{
-	SELECT switchgrid_ask(ARRAY(SELECT contract_id
-	    FROM switchgrid_search_contract('Jeanne Dupond', prm => '09111642617347')),
-	    '{"firstName": "Jeanne", "lastName": "Dupond"}') ->> 'id'});
-sim_control('POST', "/asks/$ask_id/accept");
+sign_consent($node, 'postgres', [ [ 'Jeanne Dupond', '09111642617347' ] ]);
 my $order = $node->safe_psql('postgres', q{
 	SELECT switchgrid_order(jsonb_build_array(
 	    switchgrid_request('LOADCURVE', ARRAY['09111642617347'], 'CONSUMPTION', '2024-03-01', '2024-03-08'),

@@ -58,7 +58,7 @@ use Time::HiRes qw(sleep time);
 use PostgreSQL::Test::Utils;
 use Test::More;
 
-our @EXPORT = qw(start_simulator configure_node sim_control poll_until);
+our @EXPORT = qw(start_simulator configure_node sim_control poll_until sign_consent);
 
 # The tree's root, where test/sim lives: this file is in t/.
 my $tree_root = abs_path(dirname(__FILE__) . '/..');
@@ -277,6 +277,30 @@ sub poll_until
 	}
 	diag("timed out after $timeout s waiting for " . ($what // 'a condition'));
 	return 0;
+}
+
+=pod
+
+=item sign_consent($node, $dbname, [ [ $holder, $prm ], ... ])
+
+Creates an Ask in C<$dbname> for the catalogue contracts of the given holders and
+PRMs (found with switchgrid_search_contract) and signs it through the simulator's
+control API. Returns the Ask id.
+
+=cut
+
+sub sign_consent
+{
+	my ($node, $dbname, $contracts) = @_;
+	my $values = join(', ', map { "('$_->[0]', '$_->[1]')" } @$contracts);
+	my $ask_id = $node->safe_psql($dbname, qq{
+		SELECT switchgrid_ask(ARRAY(
+		    SELECT c.contract_id FROM (VALUES $values) AS m(name, prm),
+		         LATERAL switchgrid_search_contract(m.name, prm => m.prm) AS c),
+		    '{"firstName": "Jeanne", "lastName": "Dupond"}') ->> 'id'});
+	my $res = sim_control('POST', "/asks/$ask_id/accept");
+	die "could not sign Ask $ask_id: HTTP $res->{status}" unless $res->{status} == 200;
+	return $ask_id;
 }
 
 # Stop what the test left running, keeping the test's exit status.
