@@ -72,6 +72,20 @@ SELECT switchgrid.record_order('{}');
 RESET ROLE;
 SELECT polls FROM switchgrid.orders WHERE order_id = :'some_order';
 
+-- recording runs as the owner with a fixed search_path: objects the caller
+-- plants in pg_temp (here a domain named "text" whose check would run
+-- caller-written code) are never picked up with the owner's rights
+SET ROLE switchgrid_app;
+CREATE FUNCTION pg_temp.plant(v text) RETURNS boolean LANGUAGE sql
+    AS $$ SELECT set_config('test.planted_ran_as', current_user, false) IS NOT NULL $$;
+CREATE DOMAIN pg_temp.text AS pg_catalog.text CHECK (pg_temp.plant(VALUE));
+CREATE DOMAIN pg_temp.jsonb AS pg_catalog.jsonb CHECK (pg_temp.plant(VALUE::pg_catalog.text));
+SET search_path = pg_temp, public;
+SELECT switchgrid_order_status(:'some_order') ->> 'status' AS status;
+SELECT coalesce(current_setting('test.planted_ran_as', true), '') AS planted_code_ran_as;
+RESET search_path;
+RESET ROLE;
+
 DROP OWNED BY switchgrid_app;
 DROP ROLE switchgrid_app;
 DROP ROLE switchgrid_nobody;

@@ -152,8 +152,10 @@ CREATE TABLE switchgrid.asks (
     raw           jsonb NOT NULL,             -- the Ask as the API returned it
     first_seen    timestamptz NOT NULL DEFAULT now(),
     updated_at    timestamptz NOT NULL DEFAULT now(),
+    test_env      boolean NOT NULL DEFAULT false, -- created with switchgrid.test_env
     next_poll_at  timestamptz,                -- NULL: nothing left to wait for
     polls         integer NOT NULL DEFAULT 0,
+    failures      integer NOT NULL DEFAULT 0, -- failed polls in a row
     last_error    text
 );
 
@@ -168,6 +170,7 @@ CREATE TABLE switchgrid.orders (
     updated_at    timestamptz NOT NULL DEFAULT now(),
     next_poll_at  timestamptz,
     polls         integer NOT NULL DEFAULT 0,
+    failures      integer NOT NULL DEFAULT 0,
     last_error    text
 );
 
@@ -192,10 +195,15 @@ CREATE TABLE switchgrid.requests (
     fetched_at    timestamptz,                -- when the result was stored
     next_fetch_at timestamptz,                -- set while a download is due
     fetches       integer NOT NULL DEFAULT 0,
+    failures      integer NOT NULL DEFAULT 0,
     last_error    text,
     updated_at    timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX ON switchgrid.requests (order_id);
+-- what the worker looks for at each round
+CREATE INDEX ON switchgrid.asks (next_poll_at) WHERE next_poll_at IS NOT NULL;
+CREATE INDEX ON switchgrid.orders (next_poll_at) WHERE next_poll_at IS NOT NULL;
+CREATE INDEX ON switchgrid.requests (next_fetch_at) WHERE next_fetch_at IS NOT NULL;
 
 CREATE TABLE switchgrid.loadcurve (
     prm           text NOT NULL,
@@ -247,21 +255,28 @@ CREATE VIEW switchgrid.pending AS
 
 -- Tells listeners: NOTIFY switchgrid, '<json>'.
 CREATE FUNCTION switchgrid.notify(event text, fields jsonb)
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
     SELECT pg_catalog.pg_notify('switchgrid',
         (pg_catalog.jsonb_build_object('event', event) || fields)::text);
 $$;
 
 CREATE FUNCTION switchgrid.api_time(s text)
-RETURNS timestamptz LANGUAGE sql IMMUTABLE AS $$
+RETURNS timestamptz LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
     SELECT CASE WHEN s IS NULL OR s = '' THEN NULL ELSE s::timestamptz END;
 $$;
 
 -- Upserts an Ask; "poll_in" is when the worker should look at it again if it
 -- is still waiting for a signature.
-CREATE FUNCTION switchgrid.record_ask(a jsonb, poll_in interval DEFAULT '5 seconds')
+CREATE FUNCTION switchgrid.record_ask(a jsonb, poll_in interval DEFAULT '5 seconds',
+                                      in_test_env boolean DEFAULT NULL)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     old_status text;
     id uuid := (a->>'id')::uuid;
@@ -270,7 +285,7 @@ DECLARE
 BEGIN
     SELECT status INTO old_status FROM switchgrid.asks WHERE ask_id = id FOR UPDATE;
     INSERT INTO switchgrid.asks AS t (ask_id, status, created_at, accepted_at, user_url,
-                                      prms, consent_ids, raw, next_poll_at)
+                                      prms, consent_ids, raw, next_poll_at, test_env)
     VALUES (id, a->>'status', switchgrid.api_time(a->>'createdAt'),
             switchgrid.api_time(a->>'acceptedAt'),
             a->'consentCollectionDetails'->>'userUrl',
@@ -279,19 +294,19 @@ BEGIN
                                     THEN a->'contracts' ELSE '[]' END) c
                            WHERE c->>'prm' IS NOT NULL), '{}'),
             a->'consentIds', a,
-            CASE WHEN waiting THEN now() + poll_in END)
+            CASE WHEN waiting THEN now() + poll_in END, COALESCE(in_test_env, false))
     ON CONFLICT (ask_id) DO UPDATE
     SET status = EXCLUDED.status, created_at = EXCLUDED.created_at,
         accepted_at = EXCLUDED.accepted_at,
         user_url = COALESCE(EXCLUDED.user_url, t.user_url),
         prms = CASE WHEN EXCLUDED.prms = '{}' THEN t.prms ELSE EXCLUDED.prms END,
         consent_ids = EXCLUDED.consent_ids, raw = EXCLUDED.raw, updated_at = now(),
-        next_poll_at = EXCLUDED.next_poll_at, last_error = NULL, polls = t.polls + 1;
+        next_poll_at = EXCLUDED.next_poll_at, last_error = NULL, polls = t.polls + 1,
+        failures = 0, test_env = COALESCE(in_test_env, t.test_env);
 
     IF a->>'status' = 'ACCEPTED' AND old_status IS DISTINCT FROM 'ACCEPTED' THEN
         PERFORM switchgrid.notify('ask.accepted',
-            jsonb_build_object('ask_id', id, 'status', a->>'status',
-                               'consent_ids', a->'consentIds'));
+            jsonb_build_object('ask_id', id, 'status', a->>'status'));
     END IF;
 END $$;
 
@@ -299,7 +314,9 @@ END $$;
 -- and tells listeners, once.
 CREATE FUNCTION switchgrid.check_order_finished(oid_ uuid)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     o record;
 BEGIN
@@ -331,7 +348,9 @@ CREATE FUNCTION switchgrid.record_order(o jsonb, sent jsonb DEFAULT NULL,
                                         poll_in interval DEFAULT '1 second',
                                         do_fetch boolean DEFAULT true)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     id uuid := (o->>'id')::uuid;
     terminal boolean := o->>'status' IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED');
@@ -348,6 +367,7 @@ BEGIN
         consent_id = COALESCE(t.consent_id, EXCLUDED.consent_id),
         created_at = COALESCE(EXCLUDED.created_at, t.created_at),
         raw = EXCLUDED.raw, updated_at = now(), last_error = NULL, polls = t.polls + 1,
+        failures = 0,
         next_poll_at = CASE WHEN t.finished_at IS NULL AND NOT terminal
                             THEN EXCLUDED.next_poll_at END;
 
@@ -384,7 +404,7 @@ BEGIN
         IF r->>'status' = 'FAILED' AND old.status IS DISTINCT FROM 'FAILED' THEN
             PERFORM switchgrid.notify('request.finished',
                 jsonb_build_object('order_id', id, 'request_id', r->>'id', 'type', r->>'type',
-                                   'status', 'FAILED', 'error', r->>'errorMessage'));
+                                   'status', 'FAILED'));
         ELSIF r->>'status' = 'SUCCESS' AND NOT do_fetch AND old.status IS DISTINCT FROM 'SUCCESS' THEN
             PERFORM switchgrid.notify('request.finished',
                 jsonb_build_object('order_id', id, 'request_id', r->>'id', 'type', r->>'type',
@@ -405,26 +425,33 @@ END $$;
 CREATE FUNCTION switchgrid.store_loadcurve(req uuid, in_prms text[], in_ts timestamptz[],
                                            in_power double precision[])
 RETURNS bigint
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     r record;
     n bigint;
 BEGIN
+    -- orders before requests, as record_order() locks them
+    PERFORM 1 FROM switchgrid.orders
+    WHERE order_id = (SELECT order_id FROM switchgrid.requests WHERE request_id = req) FOR UPDATE;
     SELECT * INTO r FROM switchgrid.requests WHERE request_id = req FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
     INSERT INTO switchgrid.loadcurve AS t (prm, direction, ts, power_w, request_id)
-    SELECT u.p, CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
+    SELECT DISTINCT ON (u.p, u.t)
+           u.p, CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
            u.t, u.w, req
-    FROM unnest(in_prms, in_ts, in_power) AS u(p, t, w)
+    FROM unnest(in_prms, in_ts, in_power) WITH ORDINALITY AS u(p, t, w, i)
+    ORDER BY u.p, u.t, u.i DESC
     ON CONFLICT (prm, direction, ts) DO UPDATE
     SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now();
     GET DIAGNOSTICS n = ROW_COUNT;
 
     UPDATE switchgrid.requests
     SET rows_stored = n, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
-        fetches = fetches + 1, updated_at = now()
+        fetches = fetches + 1, failures = 0, updated_at = now()
     WHERE request_id = req;
     IF r.fetched_at IS NULL THEN
         PERFORM switchgrid.notify('request.finished',
@@ -438,16 +465,20 @@ END $$;
 -- Stores the raw payload of a non-LOADCURVE request.
 CREATE FUNCTION switchgrid.store_data(req uuid, payload jsonb)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     r record;
 BEGIN
+    PERFORM 1 FROM switchgrid.orders
+    WHERE order_id = (SELECT order_id FROM switchgrid.requests WHERE request_id = req) FOR UPDATE;
     SELECT * INTO r FROM switchgrid.requests WHERE request_id = req FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
     UPDATE switchgrid.requests
-    SET data = payload, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
+    SET data = payload, failures = 0, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
         fetches = fetches + 1, updated_at = now()
     WHERE request_id = req;
     IF r.fetched_at IS NULL THEN
@@ -458,24 +489,26 @@ BEGIN
     PERFORM switchgrid.check_order_finished(r.order_id);
 END $$;
 
--- A failed attempt: kept for switchgrid.pending, retried at "retry_at";
--- after 50 attempts the worker gives up on the item (next_* is cleared, the
--- error stays).  switchgrid_order_status() or a webhook revives it.
+-- A failed attempt: kept for switchgrid.pending, retried at "retry_at".
+-- After 50 failures in a row the worker gives up on the item (next_* is
+-- cleared, the error stays); switchgrid_order_status() or a webhook revives it.
 CREATE FUNCTION switchgrid.record_failure(kind text, id uuid, error text, retry_at timestamptz)
 RETURNS void
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 BEGIN
     IF kind = 'ask' THEN
-        UPDATE switchgrid.asks SET last_error = error, polls = polls + 1,
-               next_poll_at = CASE WHEN polls + 1 < 50 THEN retry_at END
+        UPDATE switchgrid.asks SET last_error = error, failures = failures + 1,
+               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END
         WHERE ask_id = id;
     ELSIF kind = 'order' THEN
-        UPDATE switchgrid.orders SET last_error = error, polls = polls + 1,
-               next_poll_at = CASE WHEN polls + 1 < 50 THEN retry_at END
+        UPDATE switchgrid.orders SET last_error = error, failures = failures + 1,
+               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END
         WHERE order_id = id;
     ELSE
-        UPDATE switchgrid.requests SET last_error = error, fetches = fetches + 1,
-               next_fetch_at = CASE WHEN fetches + 1 < 50 THEN retry_at END
+        UPDATE switchgrid.requests SET last_error = error, failures = failures + 1,
+               next_fetch_at = CASE WHEN failures + 1 < 50 THEN retry_at END
         WHERE request_id = id;
     END IF;
 END $$;
@@ -487,7 +520,9 @@ REVOKE ALL ON ALL FUNCTIONS IN SCHEMA switchgrid FROM PUBLIC;
 CREATE FUNCTION switchgrid.record_webhook(payload jsonb, tag text, created timestamptz,
                                           ask uuid, ord uuid, req uuid, req_type text)
 RETURNS boolean
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
 DECLARE
     known boolean;
 BEGIN
@@ -508,7 +543,9 @@ END $$;
 
 CREATE FUNCTION switchgrid.record_ask_cancelled(ask uuid)
 RETURNS void
-LANGUAGE sql AS $$
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
     UPDATE switchgrid.asks SET status = 'CANCELLED', next_poll_at = NULL, updated_at = now()
     WHERE ask_id = ask;
 $$;
@@ -516,7 +553,9 @@ $$;
 -- The state of an Order as switchgrid_wait() sees it.
 CREATE FUNCTION switchgrid.order_progress(ord uuid)
 RETURNS jsonb
-LANGUAGE sql STABLE AS $$
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
     SELECT jsonb_build_object(
         'finished', o.finished_at IS NOT NULL,
         'status', o.status,

@@ -23,6 +23,7 @@
 #include "utils/uuid.h"
 
 #include "compat.h"
+#include "guc.h"
 #include "http.h"
 #include "json_util.h"
 #include "request.h"
@@ -445,7 +446,7 @@ sg_post_ask(Jsonb *body)
 	text = pg_server_to_any(text, (int) strlen(text), PG_UTF8);
 	ask = sg_call_jsonb(SG_HTTP_POST, "/ask", NULL, text, SG_HTTP_TEST_ENV, "a new Ask");
 	sg_expect_object(ask, "a new Ask");
-	sg_store_ask(ask, 2.0);
+	sg_store_ask(ask, 2.0, sg_test_env ? 1 : 0);
 	sg_worker_wake_at_commit();
 	PG_RETURN_JSONB_P(ask);
 }
@@ -562,7 +563,7 @@ switchgrid_ask_status(PG_FUNCTION_ARGS)
 	ask = sg_call_jsonb(SG_HTTP_GET, psprintf("/ask/%s", id), NULL, NULL,
 						SG_HTTP_TEST_ENV, what);
 	sg_expect_object(ask, what);
-	sg_store_ask(ask, 5.0);
+	sg_store_ask(ask, 5.0, -1);
 	PG_RETURN_JSONB_P(ask);
 }
 
@@ -737,7 +738,7 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 			j = JsonbValueToJsonb(item);
 			values[6] = JsonbPGetDatum(j);
 			if (!nulls[0])
-				sg_store_ask(j, 5.0);
+				sg_store_ask(j, 5.0, -1);
 
 			tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 		}

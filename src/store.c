@@ -17,6 +17,7 @@
 #include "miscadmin.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
 #include "utils/jsonb.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
@@ -54,12 +55,25 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 {
 	Oid			save_userid;
 	int			save_sec;
+	int			save_nestlevel;
 	int			rc;
 	uint64		processed;
 
+	/*
+	 * Run as the owner, in a security-restricted operation and with a
+	 * search_path of pg_catalog only, as PostgreSQL does for maintenance
+	 * commands: nothing the caller placed in a schema of its own (or in
+	 * pg_temp) can be picked up while we hold the owner's rights.  An error
+	 * in between restores both at (sub)transaction abort.
+	 */
 	GetUserIdAndSecContext(&save_userid, &save_sec);
-	/* an error in between restores the user at (sub)transaction abort */
-	SetUserIdAndSecContext(sg_schema_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
+	SetUserIdAndSecContext(sg_schema_owner(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
@@ -85,6 +99,7 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	}
 	SPI_finish();
 
+	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return processed;
 }
@@ -104,15 +119,19 @@ sg_uuid(const char *s)
 }
 
 void
-sg_store_ask(Jsonb *ask, double poll_in_s)
+sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 {
-	Oid			types[2] = {JSONBOID, INTERVALOID};
-	Datum		values[2];
+	Oid			types[3] = {JSONBOID, INTERVALOID, BOOLOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 
 	values[0] = JsonbPGetDatum(ask);
 	values[1] = sg_interval_seconds(poll_in_s);
-	(void) sg_spi_as_owner("SELECT switchgrid.record_ask($1, $2)",
-						   2, types, values, NULL, NULL, NULL);
+	values[2] = BoolGetDatum(test_env > 0);
+	if (test_env < 0)
+		nulls[2] = 'n';
+	(void) sg_spi_as_owner("SELECT switchgrid.record_ask($1, $2, $3)",
+						   3, types, values, nulls, NULL, NULL);
 }
 
 void

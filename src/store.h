@@ -9,8 +9,12 @@
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
-/* Seconds until the worker looks at a waiting Ask or Order again. */
-extern void sg_store_ask(Jsonb *ask, double poll_in_s);
+/*
+ * "poll_in_s": seconds until the worker looks at a waiting Ask or Order
+ * again.  "test_env": whether the Ask was created with switchgrid.test_env
+ * (1, 0, or -1 for unknown: keep what is recorded).
+ */
+extern void sg_store_ask(Jsonb *ask, double poll_in_s, int test_env);
 extern void sg_store_order(Jsonb *order, const char *sent_requests,
 						   const char *consent_id, double poll_in_s, bool fetch);
 extern void sg_store_data(const char *request_id, Jsonb *data);

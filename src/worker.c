@@ -427,7 +427,7 @@ sg_record_success(SgWork *w, SgHttpResponse *resp)
 			break;
 		case 'a':
 			sg_store_ask(sg_body_to_jsonb(resp->body, resp->len, "an Ask"),
-						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0));
+						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0), -1);
 			break;
 		case 'f':
 			sg_store_result(w->id, w->type, w->prm, resp);
