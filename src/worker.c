@@ -25,7 +25,9 @@
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
+#include "access/xlog.h"
 #include "pgstat.h"
+#include "storage/pmsignal.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -74,9 +76,14 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 #endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* per backend: Orders placed in the current transaction */
+/* per backend: Orders placed in the current transaction, and at which level */
 #define SG_MAX_PLACED 32
-static char sg_placed[SG_MAX_PLACED][SG_UUID_LEN + 1];
+typedef struct SgPlaced
+{
+	char		id[SG_UUID_LEN + 1];
+	int			nest_level;
+} SgPlaced;
+static SgPlaced sg_placed[SG_MAX_PLACED];
 static int	sg_nplaced = 0;
 static bool sg_wake_pending = false;
 static bool sg_xact_callback_registered = false;
@@ -168,28 +175,47 @@ sg_worker_is_active(void)
 	return active;
 }
 
-static void
+/*
+ * Queues an Order for the worker to look up.  Returns false if it cannot:
+ * no worker, a worker following another database, or a full queue.
+ */
+static bool
 sg_adopt_push(const char *order_id)
 {
+	bool		queued = false;
 	int			i;
 
 	if (sg_shared == NULL)
-		return;
+		return false;
 	SpinLockAcquire(&sg_shared->mutex);
-	for (i = 0; i < sg_shared->nadopt; i++)
+	if (sg_shared->dboid == MyDatabaseId)
 	{
-		if (strcmp(sg_shared->adopt[i], order_id) == 0)
-			break;
+		for (i = 0; i < sg_shared->nadopt && !queued; i++)
+			queued = strcmp(sg_shared->adopt[i], order_id) == 0;
+		if (!queued && sg_shared->nadopt < SG_ADOPT_QUEUE)
+		{
+			strlcpy(sg_shared->adopt[sg_shared->nadopt++], order_id, SG_UUID_LEN + 1);
+			queued = true;
+		}
 	}
-	if (i == sg_shared->nadopt && sg_shared->nadopt < SG_ADOPT_QUEUE)
-		strlcpy(sg_shared->adopt[sg_shared->nadopt++], order_id, SG_UUID_LEN + 1);
 	SpinLockRelease(&sg_shared->mutex);
+	return queued;
+}
+
+/* Hands over an Order whose record was rolled back, or says it could not. */
+static void
+sg_hand_over(const char *order_id)
+{
+	if (!sg_adopt_push(order_id))
+		ereport(WARNING,
+				(errmsg("order %s was placed, but its record was rolled back", order_id),
+				 errhint("Look it up with switchgrid_order_status() to record it.")));
 }
 
 void
 sg_worker_adopt(const char *order_id)
 {
-	sg_adopt_push(order_id);
+	(void) sg_adopt_push(order_id);
 	sg_wake_worker();
 }
 
@@ -202,15 +228,16 @@ sg_xact_callback(XactEvent event, void *arg)
 	{
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
-		case XACT_EVENT_PREPARE:
 			if (sg_wake_pending || sg_nplaced > 0)
 				sg_wake_worker();
 			break;
+		case XACT_EVENT_PREPARE:
+			/* the outcome is decided later: the worker checks (idempotently) */
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* placed and billed, but the record is gone: hand it over */
 			for (i = 0; i < sg_nplaced; i++)
-				sg_adopt_push(sg_placed[i]);
+				sg_hand_over(sg_placed[i].id);
 			if (sg_nplaced > 0)
 				sg_wake_worker();
 			break;
@@ -221,12 +248,42 @@ sg_xact_callback(XactEvent event, void *arg)
 	sg_wake_pending = false;
 }
 
+/* A rolled-back savepoint loses the records of the Orders placed under it. */
+static void
+sg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
+					SubTransactionId parentSubid, void *arg)
+{
+	int			level = GetCurrentTransactionNestLevel();
+	int			i,
+				kept = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
+		return;
+	for (i = 0; i < sg_nplaced; i++)
+	{
+		if (sg_placed[i].nest_level < level)
+			sg_placed[kept++] = sg_placed[i];
+		else if (event == SUBXACT_EVENT_COMMIT_SUB)
+		{
+			sg_placed[i].nest_level = level - 1;
+			sg_placed[kept++] = sg_placed[i];
+		}
+		else
+		{
+			sg_hand_over(sg_placed[i].id);
+			sg_wake_worker();
+		}
+	}
+	sg_nplaced = kept;
+}
+
 static void
 sg_register_xact_callback(void)
 {
 	if (!sg_xact_callback_registered)
 	{
 		RegisterXactCallback(sg_xact_callback, NULL);
+		RegisterSubXactCallback(sg_subxact_callback, NULL);
 		sg_xact_callback_registered = true;
 	}
 }
@@ -247,7 +304,15 @@ sg_worker_order_placed(const char *order_id)
 			 errhidestmt(true)));
 	sg_register_xact_callback();
 	if (sg_nplaced < SG_MAX_PLACED)
-		strlcpy(sg_placed[sg_nplaced++], order_id, SG_UUID_LEN + 1);
+	{
+		strlcpy(sg_placed[sg_nplaced].id, order_id, SG_UUID_LEN + 1);
+		sg_placed[sg_nplaced].nest_level = GetCurrentTransactionNestLevel();
+		sg_nplaced++;
+	}
+	else
+		ereport(WARNING,
+				(errmsg("order %s will not be recovered if this transaction rolls back", order_id),
+				 errdetail("A transaction tracks at most %d placed orders.", SG_MAX_PLACED)));
 	sg_wake_pending = true;
 }
 
@@ -264,7 +329,9 @@ typedef struct SgWork
 	char	   *type;			/* request type, for 'f' */
 	char	   *url;			/* dataUrl, for 'f' */
 	char	   *prm;			/* first PRM, for 'f' */
-	int			attempts;
+	int			attempts;		/* polls or downloads so far */
+	int			failures;		/* failed in a row */
+	bool		test_env;		/* an Ask of the test environment */
 	bool		adopted;		/* an Order known only from the adopt queue */
 } SgWork;
 
@@ -306,6 +373,9 @@ sg_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
+	/* never wait long on a row a user's transaction holds: retry later */
+	(void) set_config_option("lock_timeout", "5s", PGC_SUSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
 }
 
@@ -341,13 +411,16 @@ sg_claim_work(MemoryContext cxt, bool *more)
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
 	if (SPI_execute_with_args(
-			"(SELECT 'o', order_id::text, NULL, NULL, NULL, polls FROM switchgrid.orders"
+			"(SELECT 'o', order_id::text, NULL, NULL, NULL, polls, failures FROM switchgrid.orders"
 			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
 			" UNION ALL "
-			"(SELECT 'a', ask_id::text, NULL, NULL, NULL, polls FROM switchgrid.asks"
+			"(SELECT 'a', ask_id::text, NULL, test_env::text, NULL, polls, failures"
+			"  FROM switchgrid.asks"
 			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
 			" UNION ALL "
-			"(SELECT 'f', request_id::text, type, data_url, prms[1], fetches FROM switchgrid.requests"
+			"(SELECT 'f', request_id::text, type, data_url,"
+			"        CASE WHEN cardinality(prms) = 1 THEN prms[1] END, fetches, failures"
+			"  FROM switchgrid.requests"
 			"  WHERE $2 AND next_fetch_at <= now() AND fetched_at IS NULL"
 			"  ORDER BY next_fetch_at LIMIT $1)",
 			2, types, values, NULL, true, 0) != SPI_OK_SELECT)
@@ -367,6 +440,12 @@ sg_claim_work(MemoryContext cxt, bool *more)
 		w->url = SPI_getvalue(tup, desc, 4);
 		w->prm = SPI_getvalue(tup, desc, 5);
 		w->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
+		w->failures = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
+		if (w->kind == 'a')
+		{
+			w->test_env = w->url != NULL && strcmp(w->url, "true") == 0;
+			w->url = NULL;
+		}
 		work = lappend(work, w);
 		MemoryContextSwitchTo(old);
 		counts[w->kind == 'o' ? 0 : w->kind == 'a' ? 1 : 2]++;
@@ -445,7 +524,7 @@ sg_kind_name(char kind)
 static void
 sg_record_failure(SgWork *w, const char *message, long retry_after_ms)
 {
-	double		delay_s = sg_backoff_s(1.0, w->attempts, sg_poll_interval_ms / 1000.0);
+	double		delay_s = sg_backoff_s(1.0, w->failures, sg_poll_interval_ms / 1000.0);
 
 	if (retry_after_ms > 0)
 		delay_s = Max(delay_s, retry_after_ms / 1000.0);
@@ -496,11 +575,26 @@ sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
 
 	if (failure != NULL && !w->adopted)
 	{
-		sg_begin();
-		sg_record_failure(w, failure, -1);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		PG_TRY();
+		{
+			sg_begin();
+			sg_record_failure(w, failure, -1);
+			PopActiveSnapshot();
+			CommitTransactionCommand();
+		}
+		PG_CATCH();
+		{
+			/* the item stays due and is tried again next round */
+			MemoryContextSwitchTo(cxt);
+			EmitErrorReport();
+			FlushErrorState();
+			AbortCurrentTransaction();
+		}
+		PG_END_TRY();
 	}
+	/* an adopted Order that could not be looked up or recorded: keep it */
+	if (w->adopted && (failure != NULL || job->error != NULL))
+		sg_adopt_push(w->id);
 }
 
 /* Milliseconds until the next item is due, at most poll_interval. */
@@ -573,6 +667,8 @@ sg_worker_round(MemoryContext cxt)
 			case 'a':
 				job->path = psprintf("/ask/%s", w->id);
 				job->what = psprintf("Ask %s", w->id);
+				if (w->test_env)
+					job->flags = SG_HTTP_TEST_ENV;
 				nasks++;
 				break;
 			case 'f':
@@ -613,8 +709,8 @@ void
 switchgrid_worker_main(Datum main_arg)
 {
 	MemoryContext round_cxt;
-	bool		said_waiting = false;
-	bool		said_standby = false;
+	volatile bool said_waiting = false;
+	volatile bool said_standby = false;
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
@@ -623,13 +719,8 @@ switchgrid_worker_main(Datum main_arg)
 	if (sg_shared == NULL)
 		elog(ERROR, "switchgrid shared memory is not initialized");
 
+	/* one static worker per cluster: the postmaster never starts two */
 	SpinLockAcquire(&sg_shared->mutex);
-	if (sg_shared->pid != 0 && sg_shared->pid != MyProcPid && kill(sg_shared->pid, 0) == 0)
-	{
-		SpinLockRelease(&sg_shared->mutex);
-		ereport(LOG, (errmsg("switchgrid worker already running; exiting")));
-		proc_exit(0);
-	}
 	sg_shared->pid = MyProcPid;
 	sg_shared->latch = MyLatch;
 	sg_shared->active = false;
@@ -637,6 +728,8 @@ switchgrid_worker_main(Datum main_arg)
 	before_shmem_exit(sg_worker_detach, (Datum) 0);
 
 	BackgroundWorkerInitializeConnection(sg_database, NULL, 0);
+	/* the worker is a superuser: resolve nothing through a user's schema */
+	SetConfigOption("search_path", "pg_catalog, pg_temp", PGC_SUSET, PGC_S_OVERRIDE);
 	SpinLockAcquire(&sg_shared->mutex);
 	sg_shared->dboid = MyDatabaseId;
 	SpinLockRelease(&sg_shared->mutex);
@@ -647,7 +740,7 @@ switchgrid_worker_main(Datum main_arg)
 
 	for (;;)
 	{
-		long		sleep_ms = sg_poll_interval_ms;
+		volatile long sleep_ms = sg_poll_interval_ms;
 
 		CHECK_FOR_INTERRUPTS();
 		if (ConfigReloadPending)
@@ -685,7 +778,26 @@ switchgrid_worker_main(Datum main_arg)
 				ereport(LOG, (errmsg("switchgrid worker: extension found; starting")));
 			said_waiting = said_standby = false;
 			sg_set_active(true);
-			sleep_ms = sg_worker_round(round_cxt);
+			PG_TRY();
+			{
+				sleep_ms = sg_worker_round(round_cxt);
+			}
+			PG_CATCH();
+			{
+				/*
+				 * A round that fails as a whole (no token configured, say) is
+				 * logged and tried again after poll_interval, rather than
+				 * making the worker exit and restart in a loop.
+				 */
+				MemoryContextSwitchTo(TopMemoryContext);
+				EmitErrorReport();
+				FlushErrorState();
+				if (IsTransactionState() || IsAbortedTransactionBlockState())
+					AbortCurrentTransaction();
+				pgstat_report_activity(STATE_IDLE, NULL);
+				sleep_ms = sg_poll_interval_ms;
+			}
+			PG_END_TRY();
 			MemoryContextSwitchTo(TopMemoryContext);
 			MemoryContextReset(round_cxt);
 		}

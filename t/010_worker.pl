@@ -183,6 +183,27 @@ is($node->safe_psql('postgres',
 		"SELECT count(*) FROM switchgrid.webhook_events WHERE order_id = '$slow'"),
 	'1', 'the event is recorded');
 
+# An order placed in a transaction that rolls back is billed all the same:
+# the worker records it anyway.  Likewise under a rolled-back savepoint.
+my ($rolled_back) = $node->safe_psql('postgres', q{
+	BEGIN;
+	SELECT switchgrid_order(switchgrid_request('C68', ARRAY['09111642617347'])) ->> 'id';
+	ROLLBACK;}) =~ /([0-9a-f-]{36})/;
+my ($under_savepoint) = $node->safe_psql('postgres', q{
+	BEGIN;
+	SAVEPOINT s;
+	SELECT switchgrid_order(switchgrid_request('C68', ARRAY['30001234567890'])) ->> 'id';
+	ROLLBACK TO SAVEPOINT s;
+	COMMIT;}) =~ /([0-9a-f-]{36})/;
+ok( poll_until(
+		sub {
+			$node->safe_psql('postgres', qq{
+				SELECT count(*) FROM switchgrid.orders
+				WHERE order_id IN ('$rolled_back', '$under_savepoint') AND finished_at IS NOT NULL}) eq '2';
+		},
+		60, 'the rolled-back orders to be recorded'),
+	'orders whose record was rolled back are recorded by the worker');
+
 # SIGTERM during a transfer that would hang for 30 s.
 $node->safe_psql('postgres',
 	"ALTER SYSTEM SET switchgrid.poll_interval = '1s'; SELECT pg_reload_conf()");
