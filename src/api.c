@@ -10,11 +10,14 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -100,6 +103,21 @@ static Datum
 sg_timestamptz_datum(const char *s)
 {
 	return TimestampTzGetDatum(sg_api_timestamp_in(s));
+}
+
+/*
+ * Refuses a billable or destructive call where its result could not be
+ * recorded: on a standby or in a read-only transaction.
+ */
+static void
+sg_check_writable(const char *cmdname)
+{
+	if (RecoveryInProgress())
+		ereport(ERROR,
+				(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+				 errmsg("cannot execute %s during recovery", cmdname),
+				 errdetail("Its result could not be recorded on a standby.")));
+	PreventCommandIfReadOnly(cmdname);
 }
 
 /* How a JSON field becomes a column of a result row. */
@@ -442,6 +460,7 @@ sg_post_ask(Jsonb *body)
 	Jsonb	   *ask;
 
 	sg_check_ask_body(body);
+	sg_check_writable("switchgrid_ask()");
 	text = JsonbToCString(NULL, &body->root, VARSIZE(body));
 	text = pg_server_to_any(text, (int) strlen(text), PG_UTF8);
 	ask = sg_call_jsonb(SG_HTTP_POST, "/ask", NULL, text, SG_HTTP_TEST_ENV, "a new Ask");
@@ -578,6 +597,7 @@ switchgrid_cancel_ask(PG_FUNCTION_ARGS)
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1];
 
+	sg_check_writable("switchgrid_cancel_ask()");
 	(void) sg_api_call(SG_HTTP_DELETE, psprintf("/ask/%s", id), NULL, NULL,
 					   SG_HTTP_TEST_ENV, psprintf("Ask %s", id));
 	values[0] = PG_GETARG_DATUM(0);
@@ -782,6 +802,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("requests must not be null")));
 	requests = sg_validate_requests(PG_GETARG_JSONB_P(0), !PG_ARGISNULL(1));
+	sg_check_writable("switchgrid_order()");
 
 	initStringInfo(&body);
 	appendStringInfoChar(&body, '{');

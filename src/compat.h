@@ -12,7 +12,13 @@
 #include "common/jsonapi.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "pgstat.h"
 #include "utils/guc.h"
+
+/* wait events moved out of pgstat.h in PostgreSQL 14 */
+#if PG_VERSION_NUM >= 140000
+#include "utils/wait_event.h"
+#endif
 
 #if PG_VERSION_NUM < 130000
 #error "switchgrid needs PostgreSQL 13 or later"
@@ -45,13 +51,15 @@ sg_make_json_lexer(char *json, size_t len)
 #endif
 }
 
-/* InitMaterializedSRF() arrived in PostgreSQL 15. */
-#if PG_VERSION_NUM < 150000
+/* InitMaterializedSRF() arrived in PostgreSQL 15.1 (15.0 had SetSingleFuncCall). */
+#if PG_VERSION_NUM < 150001
 #include "miscadmin.h"
 #include "utils/tuplestore.h"
 
+#ifndef MAT_SRF_USE_EXPECTED_DESC
 #define MAT_SRF_USE_EXPECTED_DESC 0x01
 #define MAT_SRF_BLESS 0x02
+#endif
 
 static inline void
 InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)

@@ -57,7 +57,32 @@ sg_check_base_url(char **newval, void **extra, GucSource source)
 		GUC_check_errdetail("The URL must not contain a query, a fragment or white space.");
 		return false;
 	}
+
+	/*
+	 * The token would travel in clear text over plain http: allowed only to
+	 * this machine (the bundled simulator, a local proxy).
+	 */
+	if (strncmp(v, "http://", 7) == 0)
+	{
+		const char *host = v + 7;
+		size_t		hlen = strcspn(host, ":/");
+
+		if (!((hlen == 9 && strncmp(host, "localhost", 9) == 0) ||
+			  strncmp(host, "127.", 4) == 0 ||
+			  strncmp(host, "[::1]", 5) == 0))
+		{
+			GUC_check_errdetail("Plain http is allowed only to localhost, 127.0.0.0/8 or [::1]; the API token would travel in clear text.");
+			return false;
+		}
+	}
 	return true;
+}
+
+/* SHOW and pg_settings never display the token, even to superusers. */
+static const char *
+sg_show_token(void)
+{
+	return (sg_api_token != NULL && sg_api_token[0] != '\0') ? "********" : "";
 }
 
 void
@@ -126,7 +151,7 @@ sg_define_gucs(void)
 							   "",
 							   PGC_SUSET,
 							   GUC_SUPERUSER_ONLY | GUC_NO_SHOW_ALL | GUC_NOT_IN_SAMPLE,
-							   NULL, NULL, NULL);
+							   NULL, NULL, sg_show_token);
 
 	DefineCustomStringVariable("switchgrid.api_token_file",
 							   "File, read by the server, that holds the Switchgrid API token.",
@@ -190,6 +215,7 @@ sg_define_gucs(void)
 static char *
 sg_read_token_file(const char *path)
 {
+	static bool warned_mode = false;
 	FILE	   *fp;
 	char	   *buf;
 	size_t		n;
@@ -201,10 +227,15 @@ sg_read_token_file(const char *path)
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
 				 errmsg("could not read the Switchgrid API token file: %m"),
 				 errhint("Check switchgrid.api_token_file and the file's permissions.")));
-	if (fstat(fileno(fp), &st) == 0 && (st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	/* said once per process, not at every call */
+	if (!warned_mode && fstat(fileno(fp), &st) == 0 &&
+		(st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+	{
+		warned_mode = true;
 		ereport(WARNING,
 				(errmsg("the Switchgrid API token file is readable by other operating-system users"),
 				 errhint("Make it readable by the server's owner only (chmod 600).")));
+	}
 
 	buf = palloc0(SG_MAX_TOKEN_FILE_SIZE + 1);
 	n = fread(buf, 1, SG_MAX_TOKEN_FILE_SIZE + 1, fp);

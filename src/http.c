@@ -18,12 +18,14 @@
 
 #include <curl/curl.h>
 
+#include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
+#include "storage/ipc.h"
 #include "storage/latch.h"
+#include "storage/pmsignal.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
-#include "utils/wait_event.h"
 
 #include "compat.h"
 #include "guc.h"
@@ -191,21 +193,24 @@ static struct curl_slist *
 sg_build_headers(SgHttpMethod method, int flags, bool send_token, char **token)
 {
 	struct curl_slist *headers;
+	char	   *auth = NULL;
 
 	if (token)
 		*token = NULL;
+	/* fetched first: it may raise an error, and nothing is allocated yet */
+	if (send_token)
+	{
+		*token = sg_get_token();
+		auth = psprintf("Authorization: Bearer %s", *token);
+	}
 	headers = sg_append_header(NULL, "Accept: application/json");
 	headers = sg_append_header(headers, "Expect:");
 	if (method == SG_HTTP_POST)
 		headers = sg_append_header(headers, "Content-Type: application/json");
 	if ((flags & SG_HTTP_TEST_ENV) && sg_test_env)
 		headers = sg_append_header(headers, "switchgrid-test-env: true");
-	if (send_token)
+	if (auth != NULL)
 	{
-		char	   *auth;
-
-		*token = sg_get_token();
-		auth = psprintf("Authorization: Bearer %s", *token);
 		headers = sg_append_header(headers, auth);
 		explicit_bzero(auth, strlen(auth));
 		pfree(auth);
@@ -222,23 +227,35 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 			   const char *body, struct curl_slist *headers,
 			   bool follow_redirects, SgAttempt *at)
 {
+	CURLcode	rc = CURLE_OK;
+
 	curl_easy_reset(easy);
-	curl_easy_setopt(easy, CURLOPT_URL, url);
-	curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, at->errbuf);
+
+	/*
+	 * The options that keep the token safe must take effect: a libcurl that
+	 * does not know one of them is refused rather than silently ignored.
+	 */
+	rc |= curl_easy_setopt(easy, CURLOPT_URL, url);
+	rc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
+	rc |= curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
 #else
-	curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	rc |= curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
+	rc |= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
+	rc |= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);
 	/* the token is never sent along a redirect: see sg_perform() */
-	curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
-	curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
-	curl_easy_setopt(easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	rc |= curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, follow_redirects ? 1L : 0L);
+	rc |= curl_easy_setopt(easy, CURLOPT_MAXREDIRS, 5L);
+	rc |= curl_easy_setopt(easy, CURLOPT_UNRESTRICTED_AUTH, 0L);
+	if (rc != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_SYSTEM_ERROR),
+				 errmsg("the libcurl in use lacks an option switchgrid relies on"),
+				 errdetail("libcurl %s.", curl_version())));
 	curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) sg_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, (long) sg_connect_timeout_ms);
 	curl_easy_setopt(easy, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t) at->buf.limit);
@@ -255,6 +272,12 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 			curl_easy_setopt(easy, CURLOPT_HTTPGET, 1L);
 			break;
 		case SG_HTTP_POST:
+			/*
+			 * libcurl resends a request on its own when a reused connection
+			 * turns out dead; a billable POST must never go twice, so it
+			 * always takes a fresh connection.
+			 */
+			curl_easy_setopt(easy, CURLOPT_FRESH_CONNECT, 1L);
 			curl_easy_setopt(easy, CURLOPT_POST, 1L);
 			curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body ? body : "");
 			curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE_LARGE,
@@ -413,23 +436,36 @@ sg_error_detail(const SgBuffer *buf, const char *token)
 		if (msg == NULL)
 			msg = sg_json_top_level_string(buf->data, buf->len, "error");
 		if (msg == NULL)
-			msg = pnstrdup(buf->data, Min(buf->len, SG_DETAIL_MAX));
+		{
+			/* not JSON (an HTML page from a proxy, say): printable ASCII only */
+			msg = pnstrdup(buf->data, Min(buf->len, 4 * SG_DETAIL_MAX));
+			for (p = msg; *p; p++)
+			{
+				if ((unsigned char) *p < 0x20 || (unsigned char) *p > 0x7e)
+					*p = ' ';
+			}
+		}
 	}
 	if (msg == NULL)
 		return pstrdup("(empty response)");
-	if (strlen(msg) > SG_DETAIL_MAX)
-		strcpy(msg + SG_DETAIL_MAX - 3, "...");
 	for (p = msg; *p; p++)
 	{
 		if ((unsigned char) *p < 0x20)
 			*p = ' ';
 	}
+	/* blank every copy of the token before anything is cut */
 	if (token != NULL && token[0] != '\0')
 	{
 		size_t		tlen = strlen(token);
 
 		while ((p = strstr(msg, token)) != NULL)
 			memset(p, '*', tlen);
+	}
+	if (strlen(msg) > SG_DETAIL_MAX)
+	{
+		int			keep = pg_mbcliplen(msg, (int) strlen(msg), SG_DETAIL_MAX - 3);
+
+		strcpy(msg + keep, "...");
 	}
 	return msg;
 }
@@ -458,6 +494,12 @@ sg_report_failure(SgHttpMethod method, const char *path, const char *what,
 	if (at->code != CURLE_OK)
 	{
 		const char *cerr = at->errbuf[0] ? at->errbuf : curl_easy_strerror(at->code);
+
+		/* the server may have acted on a POST whose answer was lost */
+		if (method == SG_HTTP_POST && at->connected)
+			ereport(WARNING,
+					(errmsg("the answer to %s was lost; Switchgrid may have acted on it", what),
+					 errhint("Check with switchgrid_asks() or switchgrid_order_status() before trying again.")));
 
 		switch (at->code)
 		{
@@ -564,7 +606,10 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 		int			attempt;
 		char	   *detail = NULL;
 
-		headers = sg_build_headers(method, flags, send_token, (char **) &token);
+		char	   *tok = NULL;
+
+		headers = sg_build_headers(method, flags, send_token, &tok);
+		token = tok;
 
 		for (attempt = 0;; attempt++)
 		{
@@ -794,6 +839,7 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 {
 	struct curl_slist *volatile api_headers = NULL;
 	struct curl_slist *volatile plain_headers = NULL;
+	struct curl_slist *volatile test_headers = NULL;
 	char	   *volatile token = NULL;
 	volatile int next = 0;
 
@@ -808,7 +854,12 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 		TimestampTz last_start = 0;
 		long		gap_us = per_second > 0 ? 1000000L / per_second : 0;
 
-		api_headers = sg_build_headers(SG_HTTP_GET, 0, true, (char **) &token);
+		char	   *tok = NULL;
+
+		api_headers = sg_build_headers(SG_HTTP_GET, 0, true, &tok);
+		token = tok;
+		test_headers = sg_build_headers(SG_HTTP_GET, SG_HTTP_TEST_ENV, true, &tok);
+		sg_forget_token(tok);
 		plain_headers = sg_build_headers(SG_HTTP_GET, 0, false, NULL);
 
 		while (next < njobs || active > 0)
@@ -841,15 +892,16 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 							(errcode(ERRCODE_OUT_OF_MEMORY),
 							 errmsg("could not create an HTTP client")));
 				sg_set_options(js->easy, SG_HTTP_GET, job->url, NULL,
-							   job->send_token ? api_headers : plain_headers,
+							   !job->send_token ? plain_headers :
+							   (job->flags & SG_HTTP_TEST_ENV) ? test_headers : api_headers,
 							   !job->send_token, &js->at);
 				curl_easy_setopt(js->easy, CURLOPT_PRIVATE, (void *) job);
+				next++;			/* from here on, cleaned up on error */
 				if (curl_multi_add_handle(sg_multi, js->easy) != CURLM_OK)
 					ereport(ERROR,
 							(errcode(ERRCODE_SYSTEM_ERROR),
 							 errmsg("could not start an HTTP request")));
 				last_start = now;
-				next++;
 				active++;
 			}
 
@@ -879,6 +931,8 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 				pgstat_report_wait_end();
 			}
 			CHECK_FOR_INTERRUPTS();
+			if (!PostmasterIsAlive())
+				proc_exit(1);
 		}
 	}
 	PG_FINALLY();
@@ -901,6 +955,8 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 			sg_free_headers(api_headers);
 		if (plain_headers != NULL)
 			sg_free_headers(plain_headers);
+		if (test_headers != NULL)
+			sg_free_headers(test_headers);
 		if (token != NULL)
 			sg_forget_token(token);
 	}

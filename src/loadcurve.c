@@ -18,6 +18,7 @@
 
 #include <math.h>
 
+#include "common/int.h"
 #include "common/jsonapi.h"
 #include "fmgr.h"
 #include "funcapi.h"
@@ -98,6 +99,7 @@ sg_parse_iso_period(const char *s, int64 *usec, int *days)
 	int			d = 0;
 	bool		in_time = false;
 	bool		any = false;
+	char		seen[4] = {0, 0, 0, 0}; /* D, H, M, S: each unit once */
 
 	if (*p != 'P' && *p != 'p')
 		return false;
@@ -116,29 +118,34 @@ sg_parse_iso_period(const char *s, int64 *usec, int *days)
 			continue;
 		}
 		q = p;
-		while (*p >= '0' && *p <= '9' && n < 100000000)
+		/* a step of more than a year is no load curve: bound the numbers */
+		while (*p >= '0' && *p <= '9')
+		{
 			n = n * 10 + (*p++ - '0');
+			if (n > 366 * 86400)
+				return false;
+		}
 		if (p == q)
 			return false;
 		switch (pg_toupper((unsigned char) *p))
 		{
 			case 'D':
-				if (in_time)
+				if (in_time || seen[0]++)
 					return false;
-				d += (int) n;
+				d = (int) Min(n, 366);
 				break;
 			case 'H':
-				if (!in_time)
+				if (!in_time || seen[1]++)
 					return false;
 				secs += n * 3600;
 				break;
 			case 'M':
-				if (!in_time)
+				if (!in_time || seen[2]++)
 					return false;
 				secs += n * 60;
 				break;
 			case 'S':
-				if (!in_time)
+				if (!in_time || seen[3]++)
 					return false;
 				secs += n;
 				break;
@@ -203,7 +210,15 @@ sg_step_time(SgCurveParse *st, SgSeries *s, int64 i)
 	TimestampTz result;
 
 	if (s->step_days == 0)
-		return s->start + i * s->step_usec;
+	{
+		int64		offset;
+
+		if (pg_mul_s64_overflow(i, s->step_usec, &offset) ||
+			pg_add_s64_overflow(s->start, offset, &result) ||
+			!IS_VALID_TIMESTAMP(result))
+			sg_curve_malformed(st, "a timestamp is out of range.");
+		return result;
+	}
 
 	/* whole days: move along the Paris calendar, keep the wall-clock time */
 	if (timestamp2tm(s->start, &tz, &tm, &fsec, NULL, st->tz) != 0)
@@ -280,9 +295,14 @@ sg_cp_object_start(void *state)
 	SgCurveParse *st = (SgCurveParse *) state;
 
 	st->depth++;
+	if (st->in_values)
+		sg_curve_malformed(st, "A value is an object.");
 	if (st->depth == 2 && st->series_depth != 1)
 	{
-		/* {"<prm>": {...}}: the key names the series */
+		/* {"<prm>": {...}}: the key names the series, and must be a PRM */
+		if (strlen(st->top_key) != 14 ||
+			strspn(st->top_key, "0123456789") != 14)
+			sg_curve_malformed(st, "A per-PRM key is not a 14-digit PRM.");
 		st->series_depth = 2;
 		sg_series_begin(st, pstrdup(st->top_key));
 	}
@@ -343,8 +363,10 @@ sg_cp_array_start(void *state)
 	SgCurveParse *st = (SgCurveParse *) state;
 
 	st->depth++;
+	if (st->in_values)
+		sg_curve_malformed(st, "A value is an array.");
 	if (st->depth == st->series_depth + 1 && st->field != NULL &&
-		strcmp(st->field, "values") == 0 && !st->in_values)
+		strcmp(st->field, "values") == 0)
 		st->in_values = true;
 	else if (st->depth <= st->series_depth + 1)
 		sg_curve_malformed(st, "Unexpected array.");
@@ -395,6 +417,9 @@ sg_cp_scalar(void *state, char *token, JsonTokenType tokentype)
 	else if (st->depth == st->series_depth && st->depth > 0)
 	{
 		/* endsAt and unknown fields are not needed */
+		if (st->field != NULL && strcmp(st->field, "values") == 0 &&
+			tokentype != JSON_TOKEN_NULL)
+			sg_curve_malformed(st, "\"values\" is not an array.");
 		if (st->field != NULL && strcmp(st->field, "values") != 0)
 		{
 			if (tokentype != JSON_TOKEN_STRING)
@@ -408,12 +433,15 @@ sg_cp_scalar(void *state, char *token, JsonTokenType tokentype)
 			else
 			{
 				s->start = sg_api_timestamp_in(token);
+				if (TIMESTAMP_NOT_FINITE(s->start))
+					sg_curve_malformed(st, "startsAt is not a finite time.");
 				s->have_start = true;
 			}
 		}
 	}
-	else if (st->depth == 0 || (st->depth == 1 && st->series_depth != 1))
+	else if (st->depth == 0 || (st->depth == 1 && st->series_depth == 2))
 		sg_curve_malformed(st, "The body is not a load-curve object.");
+	/* (an unknown top-level field before the series fields is ignored) */
 	if (token)
 		pfree(token);
 	SG_JSON_RETURN;

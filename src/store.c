@@ -10,6 +10,8 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_namespace.h"
 #include "catalog/pg_type.h"
@@ -58,6 +60,13 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	int			save_nestlevel;
 	int			rc;
 	uint64		processed;
+
+	/*
+	 * A look-up on a standby or in a read-only transaction is not recorded
+	 * (billable calls refuse to run there: see sg_check_writable()).
+	 */
+	if (result == NULL && (RecoveryInProgress() || XactReadOnly))
+		return 0;
 
 	/*
 	 * Run as the owner, in a security-restricted operation and with a

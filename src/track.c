@@ -13,6 +13,7 @@
 
 #include "access/transam.h"
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "miscadmin.h"
@@ -21,7 +22,6 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
-#include "utils/wait_event.h"
 
 #include "compat.h"
 #include "guc.h"
@@ -183,6 +183,11 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 		}
 		else
 		{
+			if (RecoveryInProgress() || XactReadOnly)
+				ereport(ERROR,
+						(errcode(ERRCODE_READ_ONLY_SQL_TRANSACTION),
+						 errmsg("switchgrid_wait() cannot store results in a read-only transaction"),
+						 errhint("Run it in a read-write transaction, or let the background worker do the work.")));
 			sg_wait_step_alone(order_id);
 			p = sg_order_progress(order_id);
 			if (p != NULL && sg_progress_finished(p))

@@ -42,7 +42,6 @@
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
-#include "utils/wait_event.h"
 
 #include "compat.h"
 #include "guc.h"
