@@ -82,3 +82,25 @@ FROM jsonb_array_elements(await_order(:'retried')->'requests') r;
 SELECT count(*) AS steps FROM switchgrid_loadcurve((await_order(:'retried')->'requests'->0->>'id')::uuid);
 
 RESET timezone;
+
+-- the parser takes JSON objects in any key order, and refuses what is not a curve
+\! python3 test/sim/simctl.py reset
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"note\": \"x\", \"values\": [1, null, 3], \"endsAt\": \"2024-01-01T01:30:00Z\", \"period\": \"PT30M\", \"startsAt\": \"2024-01-01T00:00:00Z\"}"}'
+SELECT prm, ts AT TIME ZONE 'UTC' AS ts_utc, power_w FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"period\": \"P1D\", \"startsAt\": \"2024-03-30T23:00:00Z\", \"values\": [1, 2]}"}'
+SELECT ts AT TIME ZONE 'UTC' AS ts_utc, power_w FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"period\": \"PT30M\", \"startsAt\": \"2024-01-01T00:00:00Z\", \"values\": [[1, 2], 3]}"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"notaprm\": {\"period\": \"PT30M\", \"startsAt\": \"2024-01-01T00:00:00Z\", \"values\": [1]}}"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"period\": \"PT30M\", \"startsAt\": \"2024-01-01T00:00:00Z\", \"values\": 5}"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"period\": \"PT30M30M\", \"startsAt\": \"2024-01-01T00:00:00Z\", \"values\": [1]}"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"values\": [1, 2]}"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "{\"period\": \"PT30M\", \"startsAt\": \"2024-01-01T00:00:00Z\", \"values\": [1, \"abc\"]}"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/data$", "status": 200, "body": "[1, 2]"}'
+SELECT * FROM switchgrid_loadcurve('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py clear-faults

@@ -76,7 +76,7 @@ sg_curve_malformed(SgCurveParse *st, const char *reason)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_PROTOCOL_VIOLATION),
-			 errmsg("malformed load curve from Switchgrid for %s", st->what),
+			 errmsg("malformed response from Switchgrid for %s", st->what),
 			 errdetail_internal("%s", reason)));
 }
 
