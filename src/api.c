@@ -34,6 +34,7 @@
 #include "worker.h"
 
 #define SG_ASK_PAGE_SIZE 100
+#define SG_ASK_MAX_ITEMS 1000000	/* a bound in case paging is ignored */
 
 static const char *const sg_purposes[] = {
 	"ENERGY_PERFORMANCE_STUDY", "SOLAR_INSTALLATION_SIZING", "DEMAND_RESPONSE",
@@ -617,6 +618,10 @@ sg_check_filter(const char *filter, const char *name, void (*check) (const char 
 	char	   *tok;
 	char	   *save;
 
+	if (strspn(filter, ", ") == strlen(filter))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("empty %s filter", name)));
 	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
 	{
 		while (isspace((unsigned char) *tok))
@@ -770,6 +775,11 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 		/* stop on a short page, or once the announced total is reached */
 		if (n < SG_ASK_PAGE_SIZE)
 			break;
+		if (skip >= SG_ASK_MAX_ITEMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("Switchgrid keeps returning Asks past " INT64_FORMAT, skip),
+					 errdetail("The listing stops there in case the API ignores paging.")));
 		if (total != NULL && total->type == jbvNumeric &&
 			skip >= DatumGetInt64(DirectFunctionCall1(numeric_int8,
 													  NumericGetDatum(total->val.numeric))))

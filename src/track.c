@@ -148,8 +148,16 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 				 errmsg("timeout must not be null")));
 	order_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
 	timeout = PG_GETARG_INTERVAL_P(1);
-	timeout_us = timeout->time + (int64) timeout->day * USECS_PER_DAY +
-		(int64) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
+	{
+		/* in double, then capped at a year: no overflow on huge intervals */
+		double		us = (double) timeout->time +
+			(double) timeout->day * USECS_PER_DAY +
+			(double) timeout->month * DAYS_PER_MONTH * USECS_PER_DAY;
+
+		timeout_us = (int64) Min(us, 366.0 * USECS_PER_DAY);
+		if (us <= 0)
+			timeout_us = 0;
+	}
 	if (timeout_us <= 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
