@@ -207,7 +207,7 @@ sg_build_headers(SgHttpMethod method, int flags, bool send_token, char **token)
 	headers = sg_append_header(headers, "Expect:");
 	if (method == SG_HTTP_POST)
 		headers = sg_append_header(headers, "Content-Type: application/json");
-	if ((flags & SG_HTTP_TEST_ENV) && sg_test_env)
+	if (((flags & SG_HTTP_TEST_ENV) && sg_test_env) || (flags & SG_HTTP_TEST_ENV_ALWAYS))
 		headers = sg_append_header(headers, "switchgrid-test-env: true");
 	if (auth != NULL)
 	{
@@ -605,7 +605,6 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 	{
 		int			attempt;
 		char	   *detail = NULL;
-
 		char	   *tok = NULL;
 
 		headers = sg_build_headers(method, flags, send_token, &tok);
@@ -853,12 +852,12 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 		int			active = 0;
 		TimestampTz last_start = 0;
 		long		gap_us = per_second > 0 ? 1000000L / per_second : 0;
-
 		char	   *tok = NULL;
 
 		api_headers = sg_build_headers(SG_HTTP_GET, 0, true, &tok);
 		token = tok;
-		test_headers = sg_build_headers(SG_HTTP_GET, SG_HTTP_TEST_ENV, true, &tok);
+		/* for the Asks recorded as created in the test environment */
+		test_headers = sg_build_headers(SG_HTTP_GET, SG_HTTP_TEST_ENV_ALWAYS, true, &tok);
 		sg_forget_token(tok);
 		plain_headers = sg_build_headers(SG_HTTP_GET, 0, false, NULL);
 

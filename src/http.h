@@ -17,6 +17,7 @@ typedef enum SgHttpMethod
 /* flags for sg_api_call() */
 #define SG_HTTP_TEST_ENV	0x01	/* send "switchgrid-test-env" if enabled */
 #define SG_HTTP_ALLOW_404	0x02	/* return a 404 instead of raising it */
+#define SG_HTTP_TEST_ENV_ALWAYS 0x04	/* send "switchgrid-test-env" regardless */
 
 typedef struct SgHttpResponse
 {
@@ -58,7 +59,7 @@ typedef struct SgHttpJob
 	const char *path;			/* what messages show of the URL */
 	const char *what;			/* names the call in messages */
 	bool		send_token;
-	int			flags;			/* SG_HTTP_ALLOW_404 */
+	int			flags;			/* SG_HTTP_ALLOW_404, SG_HTTP_TEST_ENV */
 	/* set by sg_http_run_jobs() */
 	SgHttpResponse *resp;		/* on success */
 	struct ErrorData *error;	/* otherwise: what sg_api_call() would raise */

@@ -183,6 +183,23 @@ is($node->safe_psql('postgres',
 		"SELECT count(*) FROM switchgrid.webhook_events WHERE order_id = '$slow'"),
 	'1', 'the event is recorded');
 
+# An Ask created in the test environment is polled in the test environment.
+my $test_ask = $node->safe_psql('postgres', q{
+	SET switchgrid.test_env = on;
+	SELECT switchgrid_ask(ARRAY(SELECT contract_id
+	    FROM switchgrid_search_contract('Jeanne Dupond', prm => '09111642617347')),
+	    '{"firstName": "Jeanne", "lastName": "Dupond"}') ->> 'id'});
+$node->safe_psql('postgres',
+	"UPDATE switchgrid.asks SET next_poll_at = now() WHERE ask_id = '$test_ask'");
+$node->safe_psql('postgres', "SELECT switchgrid_webhook('{\"event\": {\"_tag\": \"ask.accepted\", \"askId\": \"$test_ask\"}}')");
+ok( poll_until(
+		sub {
+			grep { $_->{method} eq 'GET' && $_->{path} =~ /\Q$test_ask\E$/ && $_->{test_env} }
+			  @{ sim_control('GET', '/log')->{json} };
+		},
+		30, 'the worker to poll the test Ask'),
+	'the worker polls a test-environment Ask with the test-environment header');
+
 # An order placed in a transaction that rolls back is billed all the same:
 # the worker records it anyway.  Likewise under a rolled-back savepoint.
 my ($rolled_back) = $node->safe_psql('postgres', q{
