@@ -564,7 +564,11 @@ AS $$
         'requests', (SELECT count(*) FROM switchgrid.requests r WHERE r.order_id = o.order_id),
         'done', (SELECT count(*) FROM switchgrid.requests r
                  WHERE r.order_id = o.order_id
-                   AND (r.status = 'FAILED' OR r.fetched_at IS NOT NULL)))
+                   AND (r.status = 'FAILED' OR r.fetched_at IS NOT NULL)),
+        -- whether the worker still means to do something about it
+        'followed', o.next_poll_at IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM switchgrid.requests r
+                               WHERE r.order_id = o.order_id AND r.next_fetch_at IS NOT NULL))
     FROM switchgrid.orders o WHERE o.order_id = ord;
 $$;
 

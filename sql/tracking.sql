@@ -85,3 +85,6 @@ SELECT switchgrid_webhook(NULL);
 SELECT count(*) AS events FROM switchgrid.webhook_events;
 
 RESET timezone;
+
+-- waiting for an order Switchgrid does not know fails at once
+SELECT switchgrid_wait('00000000-0000-0000-0000-0000000000bb', '10 seconds');

@@ -58,11 +58,17 @@ sg_progress_int(Jsonb *p, const char *key)
 }
 
 static bool
-sg_progress_finished(Jsonb *p)
+sg_progress_flag(Jsonb *p, const char *key)
 {
-	JsonbValue *v = sg_jsonb_get(&p->root, "finished");
+	JsonbValue *v = sg_jsonb_get(&p->root, key);
 
 	return v != NULL && v->type == jbvBool && v->val.boolean;
+}
+
+static bool
+sg_progress_finished(Jsonb *p)
+{
+	return sg_progress_flag(p, "finished");
 }
 
 /* Whether the current transaction wrote the Order's row. */
@@ -175,7 +181,8 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 		 * see the Order, and our snapshot will show its progress.
 		 */
 		by_worker = sg_worker_is_active() && sg_auto_fetch &&
-			!IsolationUsesXactSnapshot() && (p == NULL || !sg_progress_is_mine(p));
+			!IsolationUsesXactSnapshot() &&
+			(p == NULL || (!sg_progress_is_mine(p) && sg_progress_flag(p, "followed")));
 
 		if (p != NULL && sg_progress_finished(p))
 			PG_RETURN_JSONB_P(sg_jsonb_get_jsonb(&p->root, "order"));
@@ -184,6 +191,9 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 		{
 			if (p == NULL && !adopted)
 			{
+				/* an id Switchgrid does not know fails here, with 404 */
+				(void) sg_api_call(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL, NULL,
+								   0, psprintf("Order %s", order_id));
 				sg_worker_adopt(order_id);
 				adopted = true;
 			}

@@ -695,8 +695,13 @@ sg_worker_round(MemoryContext cxt)
 	i = 0;
 	foreach(lc, work)
 	{
+		SgHttpJob  *job = &jobs[i++];
+
 		CHECK_FOR_INTERRUPTS();
-		sg_record_outcome((SgWork *) lfirst(lc), &jobs[i++], cxt);
+		sg_record_outcome((SgWork *) lfirst(lc), job, cxt);
+		/* a load curve can be megabytes: give it back at once */
+		if (job->resp != NULL)
+			pfree(job->resp->body);
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
