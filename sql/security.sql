@@ -51,6 +51,14 @@ RESET switchgrid.api_token;
 -- base_url must be an http(s) URL
 SET switchgrid.base_url = 'ftp://example.org/';
 SET switchgrid.base_url = 'https://example.org/v2?x=1';
+-- plain http only to this machine, and no user information hiding the host
+SET switchgrid.base_url = 'http://api.example.org/enedis/v2';
+SET switchgrid.base_url = 'http://127.evil.example/enedis/v2';
+SET switchgrid.base_url = 'http://127.0.0.1@evil.example/enedis/v2';
+SET switchgrid.base_url = 'https://user:secret@example.org/enedis/v2';
+SET switchgrid.base_url = 'http://localhost:8080/enedis/v2';
+SET switchgrid.base_url = 'http://[::1]:8080/enedis/v2';
+RESET switchgrid.base_url;
 
 -- no token at all
 SET switchgrid.api_token_file = '';

@@ -37,6 +37,36 @@ int			sg_max_requests_per_second = 5;
 bool		sg_auto_fetch = true;
 
 /*
+ * Whether "host[:port]" (of length len) names this machine: localhost,
+ * [::1] or a dotted 127.x.y.z address, and nothing else.
+ */
+static bool
+sg_is_loopback_authority(const char *a, size_t len)
+{
+	size_t		hlen;
+	const char *p;
+	int			dots = 0;
+
+	if (len >= 5 && strncmp(a, "[::1]", 5) == 0)
+		return len == 5 || a[5] == ':';
+	hlen = 0;
+	while (hlen < len && a[hlen] != ':')
+		hlen++;
+	if (hlen == 9 && pg_strncasecmp(a, "localhost", 9) == 0)
+		return true;
+	if (hlen < 7 || strncmp(a, "127.", 4) != 0)
+		return false;
+	for (p = a; p < a + hlen; p++)
+	{
+		if (*p == '.')
+			dots++;
+		else if (*p < '0' || *p > '9')
+			return false;
+	}
+	return dots == 3;
+}
+
+/*
  * base_url must be an absolute http(s) URL without query or fragment; the
  * paths of the API are appended to it.
  */
@@ -58,18 +88,22 @@ sg_check_base_url(char **newval, void **extra, GucSource source)
 		return false;
 	}
 
-	/*
-	 * The token would travel in clear text over plain http: allowed only to
-	 * this machine (the bundled simulator, a local proxy).
-	 */
-	if (strncmp(v, "http://", 7) == 0)
+	/* user:password@host is refused: it hides the real host */
 	{
-		const char *host = v + 7;
-		size_t		hlen = strcspn(host, ":/");
+		const char *auth = strstr(v, "://") + 3;
+		size_t		alen = strcspn(auth, "/");
 
-		if (!((hlen == 9 && strncmp(host, "localhost", 9) == 0) ||
-			  strncmp(host, "127.", 4) == 0 ||
-			  strncmp(host, "[::1]", 5) == 0))
+		if (memchr(auth, '@', alen) != NULL || alen == 0)
+		{
+			GUC_check_errdetail("The URL must name a host, without user information.");
+			return false;
+		}
+
+		/*
+		 * The token would travel in clear text over plain http: allowed only
+		 * to this machine (the bundled simulator, a local proxy).
+		 */
+		if (strncmp(v, "http://", 7) == 0 && !sg_is_loopback_authority(auth, alen))
 		{
 			GUC_check_errdetail("Plain http is allowed only to localhost, 127.0.0.0/8 or [::1]; the API token would travel in clear text.");
 			return false;
