@@ -399,7 +399,9 @@ BEGIN
             since = COALESCE(EXCLUDED.since, t.since), until = COALESCE(EXCLUDED.until, t.until),
             updated_at = now(),
             next_fetch_at = CASE WHEN t.fetched_at IS NULL AND EXCLUDED.status = 'SUCCESS'
-                                 THEN COALESCE(t.next_fetch_at, EXCLUDED.next_fetch_at) END;
+                                 THEN COALESCE(t.next_fetch_at, EXCLUDED.next_fetch_at) END,
+            -- a download given up on starts afresh when the order is looked up again
+            failures = CASE WHEN t.next_fetch_at IS NULL THEN 0 ELSE t.failures END;
 
         IF r->>'status' = 'FAILED' AND old.status IS DISTINCT FROM 'FAILED' THEN
             PERFORM switchgrid.notify('request.finished',
@@ -534,7 +536,7 @@ BEGIN
         WHERE ask_id = ask AND next_poll_at IS NOT NULL;
         known := EXISTS (SELECT 1 FROM switchgrid.asks WHERE ask_id = ask);
     ELSE
-        UPDATE switchgrid.orders SET next_poll_at = now()
+        UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
         WHERE order_id = ord AND finished_at IS NULL;
         known := EXISTS (SELECT 1 FROM switchgrid.orders WHERE order_id = ord);
     END IF;
