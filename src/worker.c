@@ -54,7 +54,8 @@
 PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
 
 #define SG_ADOPT_QUEUE 64			/* Orders handed over by backends */
-#define SG_ROUND_LIMIT 64			/* items per kind and round */
+#define SG_ROUND_LIMIT 64			/* Asks, and Orders, polled per round */
+#define SG_ROUND_FETCHES 16			/* downloads per round: bodies can be megabytes */
 #define SG_UUID_LEN 36
 
 typedef struct SgShared
@@ -398,13 +399,14 @@ static List *
 sg_claim_work(MemoryContext cxt, bool *more)
 {
 	List	   *work = NIL;
-	Oid			types[2] = {INT4OID, BOOLOID};
-	Datum		values[2];
+	Oid			types[3] = {INT4OID, BOOLOID, INT4OID};
+	Datum		values[3];
 	uint64		i;
 	int			counts[3] = {0, 0, 0};
 
 	values[0] = Int32GetDatum(SG_ROUND_LIMIT);
 	values[1] = BoolGetDatum(sg_auto_fetch);
+	values[2] = Int32GetDatum(SG_ROUND_FETCHES);
 
 	sg_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
@@ -421,8 +423,8 @@ sg_claim_work(MemoryContext cxt, bool *more)
 			"        CASE WHEN cardinality(prms) = 1 THEN prms[1] END, fetches, failures"
 			"  FROM switchgrid.requests"
 			"  WHERE $2 AND next_fetch_at <= now() AND fetched_at IS NULL"
-			"  ORDER BY next_fetch_at LIMIT $1)",
-			2, types, values, NULL, true, 0) != SPI_OK_SELECT)
+			"  ORDER BY next_fetch_at LIMIT $3)",
+			3, types, values, NULL, true, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pending work");
 
 	for (i = 0; i < SPI_processed; i++)
@@ -454,7 +456,7 @@ sg_claim_work(MemoryContext cxt, bool *more)
 	CommitTransactionCommand();
 
 	*more = counts[0] == SG_ROUND_LIMIT || counts[1] == SG_ROUND_LIMIT ||
-		counts[2] == SG_ROUND_LIMIT;
+		counts[2] == SG_ROUND_FETCHES;
 	return work;
 }
 
