@@ -43,7 +43,7 @@ SELECT switchgrid_ask(
 RESET switchgrid.test_env;
 \! python3 test/sim/simctl.py count --method POST --path /ask --test-env
 
--- listing follows the API's paging: 130 more Asks make three pages of 100
+-- listing follows the API's paging: with 130 more, the 134 Asks take two pages (100 + 34)
 SELECT count(*) FROM generate_series(1, 130) AS i,
     LATERAL switchgrid_ask(
         ARRAY[(SELECT contract_id FROM switchgrid_search_contract('Jeanne Dupond', prm => '09111642617347'))],
