@@ -169,21 +169,6 @@ sg_free_headers(struct curl_slist *headers)
 	curl_slist_free_all(headers);
 }
 
-static struct curl_slist *
-sg_append_header(struct curl_slist *list, const char *header)
-{
-	struct curl_slist *n = curl_slist_append(list, header);
-
-	if (n == NULL)
-	{
-		sg_free_headers(list);
-		ereport(ERROR,
-				(errcode(ERRCODE_OUT_OF_MEMORY),
-				 errmsg("out of memory")));
-	}
-	return n;
-}
-
 /*
  * Builds the request headers.  With "send_token", the token is fetched,
  * placed in the list, and returned in *token for scrubbing messages; the
@@ -192,29 +177,56 @@ sg_append_header(struct curl_slist *list, const char *header)
 static struct curl_slist *
 sg_build_headers(SgHttpMethod method, int flags, bool send_token, char **token)
 {
-	struct curl_slist *headers;
+	const char *lines[5];
+	int			nlines = 0;
+	struct curl_slist *headers = NULL;
+	char	   *tok = NULL;
 	char	   *auth = NULL;
+	bool		failed = false;
+	int			i;
 
 	if (token)
 		*token = NULL;
+	lines[nlines++] = "Accept: application/json";
+	lines[nlines++] = "Expect:";
+	if (method == SG_HTTP_POST)
+		lines[nlines++] = "Content-Type: application/json";
+	if (((flags & SG_HTTP_TEST_ENV) && sg_test_env) || (flags & SG_HTTP_TEST_ENV_ALWAYS))
+		lines[nlines++] = "switchgrid-test-env: true";
+
 	/* fetched first: it may raise an error, and nothing is allocated yet */
 	if (send_token)
 	{
-		*token = sg_get_token();
-		auth = psprintf("Authorization: Bearer %s", *token);
+		tok = sg_get_token();
+		auth = psprintf("Authorization: Bearer %s", tok);
+		lines[nlines++] = auth;
 	}
-	headers = sg_append_header(NULL, "Accept: application/json");
-	headers = sg_append_header(headers, "Expect:");
-	if (method == SG_HTTP_POST)
-		headers = sg_append_header(headers, "Content-Type: application/json");
-	if (((flags & SG_HTTP_TEST_ENV) && sg_test_env) || (flags & SG_HTTP_TEST_ENV_ALWAYS))
-		headers = sg_append_header(headers, "switchgrid-test-env: true");
+
+	/* no error is raised until every copy of the token is wiped */
+	for (i = 0; i < nlines && !failed; i++)
+	{
+		struct curl_slist *n = curl_slist_append(headers, lines[i]);
+
+		if (n == NULL)
+			failed = true;
+		else
+			headers = n;
+	}
 	if (auth != NULL)
 	{
-		headers = sg_append_header(headers, auth);
 		explicit_bzero(auth, strlen(auth));
 		pfree(auth);
 	}
+	if (failed)
+	{
+		sg_free_headers(headers);
+		sg_forget_token(tok);
+		ereport(ERROR,
+				(errcode(ERRCODE_OUT_OF_MEMORY),
+				 errmsg("out of memory")));
+	}
+	if (token)
+		*token = tok;
 	return headers;
 }
 

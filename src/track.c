@@ -100,7 +100,8 @@ sg_wait_step_alone(const char *order_id)
 
 	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(order_id));
 	(void) sg_spi_as_owner("SELECT coalesce(jsonb_agg(jsonb_build_object("
-						   "'id', request_id, 'type', type, 'url', data_url, 'prm', prms[1])), '[]')"
+						   "'id', request_id, 'type', type, 'url', data_url,"
+						   " 'prm', CASE WHEN cardinality(prms) = 1 THEN prms[1] END)), '[]')"
 						   " FROM switchgrid.requests"
 						   " WHERE order_id = $1 AND status = 'SUCCESS' AND fetched_at IS NULL",
 						   1, types, values, NULL, &result, &isnull);
