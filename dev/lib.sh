@@ -286,8 +286,8 @@ sg_conf_literal()
 
 # sg_pg_start DIR: initdb a throwaway cluster in DIR/data (trust, C locale),
 # listening on a socket in DIR/sock and on 127.0.0.1 at a free port, with the
-# library preloaded and pointed at the simulator (sg_sim_start first), and
-# start it. Lines in SG_PG_EXTRA_CONF are appended to postgresql.conf.
+# library preloaded and pointed at the simulator if one was started
+# (sg_sim_start), and start it. Lines in SG_PG_EXTRA_CONF are appended to postgresql.conf.
 # Sets SG_PGDATA, SG_PGLOG; exports PGHOST, PGPORT, PGUSER,
 # PGDATABASE=postgres.
 sg_pg_start()
@@ -312,9 +312,14 @@ sg_pg_start()
 		full_page_writes = off
 		log_line_prefix = '%m [%p] %q%a '
 		shared_preload_libraries = 'switchgrid'
-		switchgrid.base_url = $(sg_conf_literal "$SG_SIM_BASE_URL")
-		switchgrid.api_token_file = $(sg_conf_literal "$SG_TOKEN_FILE")
 	EOF
+	# pointed at the simulator, when one runs (sg_sim_start)
+	if [ -n "${SG_SIM_BASE_URL:-}" ]; then
+		sg_as_runner tee -a "$SG_PGDATA/postgresql.conf" >/dev/null <<-EOF
+			switchgrid.base_url = $(sg_conf_literal "$SG_SIM_BASE_URL")
+			switchgrid.api_token_file = $(sg_conf_literal "$SG_TOKEN_FILE")
+		EOF
+	fi
 	# more settings from the caller (dev/sandbox names the worker's database)
 	if [ -n "${SG_PG_EXTRA_CONF:-}" ]; then
 		printf '%s\n' "$SG_PG_EXTRA_CONF" | sg_as_runner tee -a "$SG_PGDATA/postgresql.conf" >/dev/null

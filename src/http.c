@@ -32,7 +32,7 @@
 #include "http.h"
 #include "json_util.h"
 
-#define SG_USER_AGENT "switchgrid-postgresql/0.1.0"
+#define SG_USER_AGENT "switchgrid-postgresql/" EXTVERSION
 #define SG_POLL_MS 100				/* longest wait between interrupt checks */
 #define SG_BACKOFF_BASE_MS 250
 #define SG_BACKOFF_MAX_MS 8000

@@ -1137,12 +1137,13 @@ class Simulator:
 
     # -- request log -------------------------------------------------------
 
-    def log_request(self, server, method, path, query, auth, test_env, body, conn=None):
+    def log_request(self, server, method, path, query, auth, test_env, body, conn=None,
+                    user_agent=None):
         with self.lock:
             self._log_seq += 1
             entry = {"seq": self._log_seq, "server": server, "method": method, "path": path,
                      "query": query, "auth": auth, "test_env": test_env, "status": None,
-                     "body": body, "conn": conn}
+                     "body": body, "conn": conn, "user_agent": user_agent}
             self.log.append(entry)
             return entry
 
@@ -1977,7 +1978,7 @@ class SimHandler(BaseHTTPRequestHandler):
         # connections show as one value over several requests
         conn = "%s:%s" % (self.client_address[0], self.client_address[1])
         return self.server.sim.log_request(zone, self.command, path, logged_query, auth, test_env,
-                                           parsed, conn)
+                                           parsed, conn, self.headers.get("User-Agent"))
 
     def _answer(self, zone, path, query, body, auth, fault):
         """The Response: the fault's, or the real one of the zone's router."""

@@ -61,11 +61,13 @@ SET switchgrid.base_url = 'http://[::1]:8080/enedis/v2';
 RESET switchgrid.base_url;
 
 -- no token at all
+SET switchgrid.api_token = '';
 SET switchgrid.api_token_file = '';
 SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
 SET switchgrid.api_token_file = '/nonexistent/token';
 SELECT * FROM switchgrid_search_contract('Dupond', '10 rue de la Paix 75002 Paris');
 RESET switchgrid.api_token_file;
+RESET switchgrid.api_token;
 
 \! python3 test/sim/simctl.py count --auth invalid
 \! python3 test/sim/simctl.py clear-faults

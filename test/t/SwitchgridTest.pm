@@ -1,5 +1,5 @@
 
-# t/SwitchgridTest.pm
+# test/t/SwitchgridTest.pm
 #	  Test fixtures for switchgrid's TAP tests: the simulator, and a node
 #	  that preloads the library and points at it.
 
@@ -32,7 +32,7 @@ SwitchgridTest - the API simulator and a preloaded library, for TAP tests
 =head1 DESCRIPTION
 
 Each test gets its own simulator (test/sim/switchgrid_sim.py, found from this
-file's directory: t/..), on ports of its own, with its files in a directory
+file's directory: test/t/../..), on ports of its own, with its files in a directory
 from PostgreSQL::Test::Utils::tempdir. Simulators still running are stopped
 when their object goes away, and at the latest in an END block.
 
@@ -60,8 +60,8 @@ use Test::More;
 
 our @EXPORT = qw(start_simulator configure_node sim_control poll_until sign_consent);
 
-# The tree's root, where test/sim lives: this file is in t/.
-my $tree_root = abs_path(dirname(__FILE__) . '/..');
+# The tree's root, where test/sim lives: this file is in test/t/.
+my $tree_root = abs_path(dirname(__FILE__) . '/../..');
 
 # pid => 1 for every simulator started and not yet stopped, for END.
 my %running;
@@ -77,7 +77,7 @@ my $current;
 
 =item tree_root()
 
-The root of the source tree (the directory holding t/ and test/sim/).
+The root of the source tree (the directory holding test/t/ and test/sim/).
 
 =cut
 
