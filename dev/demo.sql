@@ -6,6 +6,8 @@
 -- Runs through psql from the root of the checkout, on a cluster whose
 -- switchgrid.base_url points at the bundled simulator, with
 -- SWITCHGRID_SIM_READY exported so that the simulated holder can sign.
+-- It may run on a sandbox that someone uses: it creates objects only in its
+-- own schema, switchgrid_demo, and drops nothing.
 --
 \set ECHO none
 \set QUIET on
@@ -75,16 +77,20 @@ SELECT ts::date AS day, round(power_w) AS mean_w
 FROM switchgrid_loadcurve((:'ord'::jsonb->'requests'->0->>'id')::uuid, '1d') ORDER BY ts;
 
 \echo '== 9. A materialized view of daily energy, for BI tools'
+\echo '   (in schema switchgrid_demo, so that the demo never touches objects of yours;'
+\echo '   a second run refreshes it)'
 \echo
-DROP MATERIALIZED VIEW IF EXISTS daily_energy;
-CREATE MATERIALIZED VIEW daily_energy AS
+CREATE SCHEMA IF NOT EXISTS switchgrid_demo;
+CREATE MATERIALIZED VIEW IF NOT EXISTS switchgrid_demo.daily_energy AS
 SELECT prm, (ts AT TIME ZONE 'Europe/Paris')::date AS day,
        count(*) AS half_hours,
        round((sum(power_w) * 0.5 / 1000)::numeric, 2) AS kwh
 FROM switchgrid.loadcurve
 WHERE direction = 'CONSUMPTION'
-GROUP BY 1, 2;
-SELECT * FROM daily_energy ORDER BY day;
+GROUP BY 1, 2
+WITH NO DATA;
+REFRESH MATERIALIZED VIEW switchgrid_demo.daily_energy;
+SELECT * FROM switchgrid_demo.daily_energy ORDER BY day;
 
 \echo '(Sunday 31 March 2024 has 46 half-hours: clocks went forward.)'
 \echo

@@ -288,6 +288,9 @@ sg_conf_literal()
 # listening on a socket in DIR/sock and on 127.0.0.1 at a free port, with the
 # library preloaded and pointed at the simulator if one was started
 # (sg_sim_start), and start it. Lines in SG_PG_EXTRA_CONF are appended to postgresql.conf.
+# SG_PG_CREATEDB names a database to create before the server first starts
+# (in single-user mode), so that a worker told to work in it finds it there
+# instead of logging a FATAL "database does not exist".
 # Sets SG_PGDATA, SG_PGLOG; exports PGHOST, PGPORT, PGUSER,
 # PGDATABASE=postgres.
 sg_pg_start()
@@ -323,6 +326,17 @@ sg_pg_start()
 	# more settings from the caller (dev/sandbox names the worker's database)
 	if [ -n "${SG_PG_EXTRA_CONF:-}" ]; then
 		printf '%s\n' "$SG_PG_EXTRA_CONF" | sg_as_runner tee -a "$SG_PGDATA/postgresql.conf" >/dev/null
+	fi
+
+	# created before the server (and its background worker) starts
+	if [ -n "${SG_PG_CREATEDB:-}" ]; then
+		if ! printf 'CREATE DATABASE "%s"\n' "${SG_PG_CREATEDB//\"/\"\"}" |
+			sg_as_runner "$SG_BINDIR/postgres" --single -D "$SG_PGDATA" \
+				-c shared_preload_libraries= -c log_min_messages=warning postgres \
+				>"$dir/createdb.log" 2>&1; then
+			sg_log_tail "$dir/createdb.log"
+			sg_die "could not create database $SG_PG_CREATEDB"
+		fi
 	fi
 
 	# A free port can be taken between our check and the bind: try again then.

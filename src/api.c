@@ -908,7 +908,9 @@ switchgrid_data(PG_FUNCTION_ARGS)
 
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
-				 errmsg("request %s has no data yet", request_id),
+				 (status != NULL && strcmp(status, "FAILED") == 0)
+				 ? errmsg("request %s failed and will never have data", request_id)
+				 : errmsg("request %s has no data yet", request_id),
 				 err ? errdetail("Its status is %s: %s", status ? status : "unknown", err)
 				 : errdetail("Its status is %s.", status ? status : "unknown"),
 				 (status == NULL || strcmp(status, "FAILED") != 0)

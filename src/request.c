@@ -357,14 +357,14 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 				if (strcmp(dir, "SOUTIRAGE") != 0 && strcmp(dir, "INJECTION") != 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid direction \"%s\" for a %s request", dir, type),
+							 errmsg("invalid direction \"%s\" for a request of type %s", dir, type),
 							 errdetail("Allowed: SOUTIRAGE, INJECTION.")));
 				break;
 			case SG_DIR_LOADCURVE:
 				if (strcmp(dir, "CONSUMPTION") != 0 && strcmp(dir, "INJECTION") != 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid direction \"%s\" for a %s request", dir, type),
+							 errmsg("invalid direction \"%s\" for a request of type %s", dir, type),
 							 errdetail("Allowed: CONSUMPTION, INJECTION.")));
 				break;
 		}
@@ -430,11 +430,8 @@ sg_validate_requests(Jsonb *requests, bool have_consent)
 
 	if (JsonContainerIsObject(root))
 	{
-		index = 1;
-		errcb.previous = error_context_stack;
-		error_context_stack = &errcb;
+		/* one request object: no context line, there is nothing to point at */
 		sg_validate_request(root, have_consent);
-		error_context_stack = errcb.previous;
 		appendStringInfoChar(&out, '[');
 		(void) JsonbToCString(&out, root, VARSIZE(requests));
 		appendStringInfoChar(&out, ']');
