@@ -18,6 +18,7 @@ OBJS = \
 	src/guc.o \
 	src/http.o \
 	src/json_util.o \
+	src/input.o \
 	src/request.o \
 	src/api.o \
 	src/loadcurve.o \
