@@ -24,6 +24,7 @@ OBJS = \
 	src/loadcurve.o \
 	src/store.o \
 	src/worker.o \
+	src/housekeeping.o \
 	src/track.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
