@@ -731,8 +731,9 @@ Datum
 switchgrid_asks(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *status = sg_text_arg(fcinfo, 0, "status", SG_MAX_FILTER_CHARS);
-	char	   *prm = sg_text_arg(fcinfo, 1, "prm", SG_MAX_FILTER_CHARS);
+	/* a blank filter is refused (by sg_check_filter()), not taken as none */
+	char	   *status = sg_text_arg_capped(fcinfo, 0, "status", SG_MAX_FILTER_CHARS);
+	char	   *prm = sg_text_arg_capped(fcinfo, 1, "prm", SG_MAX_FILTER_CHARS);
 	char	   *filters;
 	int64		skip = 0;
 	int			pages;
@@ -847,15 +848,14 @@ switchgrid_asks(PG_FUNCTION_ARGS)
  * otherwise it would wait in switchgrid.pending forever, without a word.
  */
 static void
-sg_notice_unfollowed(const char *order_id)
+sg_notice_unfollowed(void)
 {
 	const char *db = get_database_name(MyDatabaseId);
 
 	ereport(NOTICE,
 			(errmsg("no switchgrid worker follows orders in database \"%s\"",
 					db ? db : "?"),
-			 errdetail("Order %s is recorded, but nothing will poll it or download its results.",
-					   order_id),
+			 errdetail("The Order is recorded, but nothing will poll it or download its results."),
 			 errhint("Call switchgrid_wait() to follow it from this session, or set switchgrid.database to this database and restart the server.")));
 }
 
@@ -902,7 +902,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	sg_worker_order_placed(id);
 	sg_store_order(order, requests, consent, 0.5, true);
 	if (!sg_worker_is_active())
-		sg_notice_unfollowed(id);
+		sg_notice_unfollowed();
 	PG_RETURN_JSONB_P(order);
 }
 
