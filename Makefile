@@ -18,11 +18,13 @@ OBJS = \
 	src/guc.o \
 	src/http.o \
 	src/json_util.o \
+	src/input.o \
 	src/request.o \
 	src/api.o \
 	src/loadcurve.o \
 	src/store.o \
 	src/worker.o \
+	src/housekeeping.o \
 	src/track.o
 
 DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
@@ -33,7 +35,7 @@ PGFILEDESC = "switchgrid - Switchgrid (Enedis meter data) API client"
 # "make installcheck" starts the simulator around pg_regress
 # (test/with-simulator), so it runs against any server that preloads the
 # library.
-REGRESS = init search ask order loadcurve data tracking errors security
+REGRESS = init search ask order loadcurve data tracking errors bad_input security
 REGRESS_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS ?= test/t/*.pl

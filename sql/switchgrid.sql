@@ -226,6 +226,8 @@ CREATE TABLE switchgrid.webhook_events (
     request_type  text,
     payload       jsonb NOT NULL
 );
+-- what expires (switchgrid.webhook_retention)
+CREATE INDEX ON switchgrid.webhook_events (received_at);
 
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.asks', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.orders', '');
@@ -235,17 +237,26 @@ SELECT pg_catalog.pg_extension_config_dump('switchgrid.webhook_events', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('switchgrid.webhook_events', 'event_id'), '');
 
--- What the worker is waiting on.
+-- Whether a switchgrid worker follows Orders in this database: false where
+-- nothing will ever poll what switchgrid.pending lists.
+CREATE FUNCTION switchgrid.worker_follows()
+RETURNS boolean
+AS 'MODULE_PATHNAME', 'switchgrid_worker_follows'
+LANGUAGE C STABLE PARALLEL RESTRICTED;
+
+-- What the worker is waiting on; "followed": whether a worker runs here.
 CREATE VIEW switchgrid.pending AS
     SELECT 'ask' AS kind, ask_id AS id, NULL::uuid AS order_id, NULL::text AS type,
            status, first_seen AS waiting_since, next_poll_at AS next_attempt_at,
-           polls AS attempts, last_error
+           polls AS attempts, last_error, switchgrid.worker_follows() AS followed
     FROM switchgrid.asks WHERE next_poll_at IS NOT NULL
     UNION ALL
-    SELECT 'order', order_id, order_id, NULL, status, first_seen, next_poll_at, polls, last_error
+    SELECT 'order', order_id, order_id, NULL, status, first_seen, next_poll_at, polls, last_error,
+           switchgrid.worker_follows()
     FROM switchgrid.orders WHERE next_poll_at IS NOT NULL
     UNION ALL
-    SELECT 'download', request_id, order_id, type, status, completed_at, next_fetch_at, fetches, last_error
+    SELECT 'download', request_id, order_id, type, status, completed_at, next_fetch_at, fetches, last_error,
+           switchgrid.worker_follows()
     FROM switchgrid.requests WHERE next_fetch_at IS NOT NULL;
 
 -- ----------------------------------------------------------------
@@ -528,6 +539,13 @@ AS $$
 DECLARE
     known boolean;
 BEGIN
+    -- an event is a few hundred bytes: a huge one is not kept
+    IF pg_column_size(payload) > 65536 THEN
+        RAISE EXCEPTION 'webhook payload is too large'
+            USING ERRCODE = 'program_limit_exceeded',
+                  DETAIL = format('It takes %s bytes as jsonb; the limit is 65536 bytes.',
+                                  pg_column_size(payload));
+    END IF;
     INSERT INTO switchgrid.webhook_events (tag, created_at, ask_id, order_id, request_id,
                                            request_type, payload)
     VALUES (tag, created, ask, ord, req, req_type, payload);
@@ -550,6 +568,23 @@ SET search_path = pg_catalog, pg_temp
 AS $$
     UPDATE switchgrid.asks SET status = 'CANCELLED', next_poll_at = NULL, updated_at = now()
     WHERE ask_id = ask;
+$$;
+
+-- Deletes the webhook events received more than "keep" ago, at most "batch"
+-- of them (the worker calls it again while it returns "batch").
+CREATE FUNCTION switchgrid.expire_webhook_events(keep interval, batch integer DEFAULT 10000)
+RETURNS bigint
+LANGUAGE sql
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH gone AS (
+        DELETE FROM switchgrid.webhook_events
+        WHERE event_id IN (SELECT event_id FROM switchgrid.webhook_events
+                           WHERE received_at < now() - keep
+                           ORDER BY received_at LIMIT batch
+                           FOR UPDATE SKIP LOCKED)
+        RETURNING 1)
+    SELECT count(*) FROM gone;
 $$;
 
 -- The state of an Order as switchgrid_wait() sees it.
@@ -575,6 +610,8 @@ AS $$
 $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA switchgrid FROM PUBLIC;
+-- read by switchgrid.pending, for whoever may read it
+GRANT EXECUTE ON FUNCTION switchgrid.worker_follows() TO PUBLIC;
 
 -- Following Orders
 

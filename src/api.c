@@ -13,6 +13,7 @@
 #include "access/xact.h"
 #include "access/xlog.h"
 #include "catalog/pg_type.h"
+#include "commands/dbcommands.h"
 #include "fmgr.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
@@ -28,13 +29,14 @@
 #include "compat.h"
 #include "guc.h"
 #include "http.h"
+#include "input.h"
 #include "json_util.h"
 #include "request.h"
 #include "store.h"
 #include "worker.h"
 
 #define SG_ASK_PAGE_SIZE 100
-#define SG_ASK_MAX_ITEMS 1000000	/* a bound in case paging is ignored */
+#define SG_ASK_MAX_PAGES 10000		/* a bound when the server's answers disagree */
 
 static const char *const sg_purposes[] = {
 	"ENERGY_PERFORMANCE_STUDY", "SOLAR_INSTALLATION_SIZING", "DEMAND_RESPONSE",
@@ -69,16 +71,19 @@ sg_uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name)
 	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
 }
 
-/* A text argument as a C string, or NULL if it is NULL or blank. */
+/*
+ * A text argument as a C string, or NULL if it is NULL or blank; more than
+ * "maxchars" characters raise 22023.
+ */
 static char *
-sg_text_arg(FunctionCallInfo fcinfo, int argno)
+sg_text_arg(FunctionCallInfo fcinfo, int argno, const char *argname, int maxchars)
 {
 	char	   *s;
 	const char *p;
 
-	if (PG_ARGISNULL(argno))
+	s = sg_text_arg_capped(fcinfo, argno, argname, maxchars);
+	if (s == NULL)
 		return NULL;
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	for (p = s; *p; p++)
 	{
 		if (!isspace((unsigned char) *p))
@@ -97,6 +102,11 @@ sg_query_value(const char *s)
 static Datum
 sg_uuid_datum(const char *s)
 {
+	/* uuid_in() would quote the whole of a long string */
+	if (strlen(s) > 2 * UUID_LEN + 8)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s: \"%s\"", "uuid", sg_quote_start(s))));
 	return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
 }
 
@@ -176,7 +186,7 @@ sg_call_jsonb(SgHttpMethod method, const char *path, const char *query,
 {
 	SgHttpResponse *resp = sg_api_call(method, path, query, body, flags, what);
 
-	return sg_body_to_jsonb(resp->body, resp->len, what);
+	return sg_response_to_jsonb(resp, what);
 }
 
 static void
@@ -222,9 +232,9 @@ Datum
 switchgrid_search_contract(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *name = sg_text_arg(fcinfo, 0);
-	char	   *address = sg_text_arg(fcinfo, 1);
-	char	   *prm = sg_text_arg(fcinfo, 2);
+	char	   *name = sg_text_arg(fcinfo, 0, "name", SG_MAX_NAME_CHARS);
+	char	   *address = sg_text_arg(fcinfo, 1, "address", SG_MAX_ADDRESS_CHARS);
+	char	   *prm = sg_text_arg(fcinfo, 2, "prm", SG_MAX_WORD_CHARS);
 	StringInfoData query;
 	Jsonb	   *result;
 	JsonbContainer *results;
@@ -261,7 +271,7 @@ switchgrid_search_contract(PG_FUNCTION_ARGS)
 		if (!postal)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("address \"%s\" has no postal code", address),
+					 errmsg("address \"%s\" has no postal code", sg_quote_start(address)),
 					 errdetail("An address needs a street and a 5-digit postal code, e.g. \"1 rue de la Paix 75002 Paris\".")));
 	}
 
@@ -334,6 +344,11 @@ sg_check_ask_body(Jsonb *body)
 				 errmsg("an Ask needs a non-empty \"electricityContracts\" array"),
 				 errhint("Use the contract_id values returned by switchgrid_search_contract().")));
 	n = JsonContainerSize(v->val.binary.data);
+	if (n > SG_MAX_CONTRACTS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an Ask has too many electricity contracts"),
+				 errdetail("It has %d; the limit is %d.", n, SG_MAX_CONTRACTS)));
 	for (i = 0; i < n; i++)
 	{
 		JsonbValue *c = getIthJsonbValueFromContainer(v->val.binary.data, i);
@@ -384,13 +399,13 @@ sg_check_ask_body(Jsonb *body)
 		if (genre != NULL && strcmp(genre, "M") != 0 && strcmp(genre, "F") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid signer genre \"%s\"", genre),
+					 errmsg("invalid signer genre \"%s\"", sg_quote_start(genre)),
 					 errdetail("Allowed: M, F.")));
 		email = sg_jsonb_get_string(signer, "email");
 		if (email != NULL && strchr(email, '@') == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid signer email \"%s\"", email)));
+					 errmsg("invalid signer email \"%s\"", sg_quote_start(email))));
 	}
 
 	v = sg_jsonb_get(root, "purposes");
@@ -401,6 +416,11 @@ sg_check_ask_body(Jsonb *body)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"purposes\" must be an array")));
 		n = JsonContainerSize(v->val.binary.data);
+		if (n > SG_MAX_PURPOSES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("an Ask has too many purposes"),
+					 errdetail("It has %d; the limit is %d.", n, SG_MAX_PURPOSES)));
 		for (i = 0; i < n; i++)
 		{
 			JsonbValue *p = getIthJsonbValueFromContainer(v->val.binary.data, i);
@@ -410,7 +430,7 @@ sg_check_ask_body(Jsonb *body)
 			if (s == NULL || !sg_in_list(s, sg_purposes, lengthof(sg_purposes)))
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid purpose %s", s ? quote_literal_cstr(s) : "(not a string)"),
+						 errmsg("invalid purpose %s", s ? quote_literal_cstr(sg_quote_start(s)) : "(not a string)"),
 						 errdetail("Allowed: ENERGY_PERFORMANCE_STUDY, SOLAR_INSTALLATION_SIZING, DEMAND_RESPONSE, ENERGY_BROKERAGE, VEHICLE_CHARGE_DETECTION.")));
 		}
 	}
@@ -449,7 +469,7 @@ sg_check_ask_body(Jsonb *body)
 		if (!ok)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid consent duration %s", d ? quote_literal_cstr(d) : "(not a string)"),
+					 errmsg("invalid consent duration %s", d ? quote_literal_cstr(sg_quote_start(d)) : "(not a string)"),
 					 errdetail("Use \"1 day\" to \"6 days\", \"1 week\" to \"4 weeks\", \"1 month\" to \"6 months\" or \"1 year\" to \"20 years\".")));
 	}
 }
@@ -481,6 +501,7 @@ switchgrid_ask_body(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("the Ask body must not be null")));
+	sg_check_jsonb_arg(fcinfo, 0, "the Ask body", SG_MAX_JSON_BYTES);
 	return sg_post_ask(PG_GETARG_JSONB_P(0));
 }
 
@@ -509,6 +530,10 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("signer must not be null")));
+	sg_check_array_arg(fcinfo, 0, "contract_ids", SG_MAX_CONTRACTS);
+	sg_check_jsonb_arg(fcinfo, 1, "signer", SG_MAX_JSON_BYTES);
+	sg_check_array_arg(fcinfo, 2, "purposes", SG_MAX_PURPOSES);
+	sg_check_jsonb_arg(fcinfo, 4, "scopes", SG_MAX_JSON_BYTES);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"electricityContracts\": [");
@@ -551,7 +576,8 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3))
 	{
 		appendStringInfoString(&buf, ", \"consentDuration\": ");
-		sg_json_append_string(&buf, text_to_cstring(PG_GETARG_TEXT_PP(3)));
+		sg_json_append_string(&buf, sg_text_arg_capped(fcinfo, 3, "consent_duration",
+													   SG_MAX_WORD_CHARS));
 	}
 	if (!PG_ARGISNULL(4))
 	{
@@ -639,7 +665,7 @@ sg_check_ask_status(const char *s)
 	if (!sg_in_list(s, sg_ask_statuses, lengthof(sg_ask_statuses)))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid Ask status \"%s\"", s),
+				 errmsg("invalid Ask status \"%s\"", sg_quote_start(s)),
 				 errdetail("Allowed: CREATED, PENDING_ADDRESS_CHECK, ADDRESS_CHECK_FAILED, PREPARING_CONSENT_COLLECTION, PENDING_USER_ACTION, ACCEPTED, each optionally prefixed with \"!\" to exclude it.")));
 }
 
@@ -705,10 +731,13 @@ Datum
 switchgrid_asks(PG_FUNCTION_ARGS)
 {
 	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
-	char	   *status = sg_text_arg(fcinfo, 0);
-	char	   *prm = sg_text_arg(fcinfo, 1);
+	/* a blank filter is refused (by sg_check_filter()), not taken as none */
+	char	   *status = sg_text_arg_capped(fcinfo, 0, "status", SG_MAX_FILTER_CHARS);
+	char	   *prm = sg_text_arg_capped(fcinfo, 1, "prm", SG_MAX_FILTER_CHARS);
 	char	   *filters;
 	int64		skip = 0;
+	int			pages;
+	char	   *prev_first = NULL;
 	MemoryContext pagecxt;
 	MemoryContext oldcxt;
 
@@ -722,11 +751,14 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 
 	pagecxt = AllocSetContextCreate(CurrentMemoryContext, "switchgrid ask page",
 									ALLOCSET_DEFAULT_SIZES);
-	for (;;)
+	for (pages = 1;; pages++)
 	{
 		Jsonb	   *page;
 		JsonbContainer *items;
 		JsonbValue *total;
+		bool		has_total;
+		int64		total_n = 0;
+		char	   *first = NULL;
 		int			n,
 					i;
 		const char *what = "Ask list";
@@ -752,6 +784,8 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 			if (item->type != jbvBinary || !JsonContainerIsObject(item->val.binary.data))
 				continue;
 			c = item->val.binary.data;
+			if (first == NULL)
+				first = sg_jsonb_get_string(c, "id");
 
 			sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0]);
 			sg_field_to_column(c, "status", SG_COL_TEXT, &values[1], &nulls[1]);
@@ -770,20 +804,34 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 
 		skip += n;
 		total = sg_jsonb_get(&page->root, "totalItemsCount");
+		has_total = total != NULL && total->type == jbvNumeric;
+		if (has_total)
+			total_n = DatumGetInt64(DirectFunctionCall1(numeric_int8,
+														NumericGetDatum(total->val.numeric)));
 		MemoryContextSwitchTo(oldcxt);
 
-		/* stop on a short page, or once the announced total is reached */
-		if (n < SG_ASK_PAGE_SIZE)
-			break;
-		if (skip >= SG_ASK_MAX_ITEMS)
+		/* a server that ignores "skip" would send the same page forever */
+		if (first != NULL && prev_first != NULL && strcmp(first, prev_first) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("Switchgrid keeps returning Asks past " INT64_FORMAT, skip),
-					 errdetail("The listing stops there in case the API ignores paging.")));
-		if (total != NULL && total->type == jbvNumeric &&
-			skip >= DatumGetInt64(DirectFunctionCall1(numeric_int8,
-													  NumericGetDatum(total->val.numeric))))
+					 errmsg("Switchgrid returned the same page of Asks twice"),
+					 errdetail("Page %d starts with the Ask that began page %d.", pages, pages - 1)));
+
+		/*
+		 * The server decides the page size, and may send fewer items than
+		 * the limit asked for: the listing ends when its total is reached,
+		 * or on an empty page, never on a short page.
+		 */
+		if (n == 0 || (has_total && skip >= total_n))
 			break;
+		if (pages >= SG_ASK_MAX_PAGES)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("Switchgrid keeps returning Asks after %d pages", pages),
+					 errdetail("The listing stops there in case the server ignores paging.")));
+		if (prev_first != NULL)
+			pfree(prev_first);
+		prev_first = first ? pstrdup(first) : NULL;
 		MemoryContextReset(pagecxt);
 	}
 	MemoryContextDelete(pagecxt);
@@ -794,6 +842,22 @@ switchgrid_asks(PG_FUNCTION_ARGS)
  * Orders
  * ----------------------------------------------------------------
  */
+
+/*
+ * Says that no worker will follow an Order placed here, and what to do:
+ * otherwise it would wait in switchgrid.pending forever, without a word.
+ */
+static void
+sg_notice_unfollowed(void)
+{
+	const char *db = get_database_name(MyDatabaseId);
+
+	ereport(NOTICE,
+			(errmsg("no switchgrid worker follows orders in database \"%s\"",
+					db ? db : "?"),
+			 errdetail("The Order is recorded, but nothing will poll it or download its results."),
+			 errhint("Call switchgrid_wait() to follow it from this session, or set switchgrid.database to this database and restart the server.")));
+}
 
 PG_FUNCTION_INFO_V1(switchgrid_order);
 
@@ -811,6 +875,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("requests must not be null")));
+	sg_check_jsonb_arg(fcinfo, 0, "requests", SG_MAX_JSON_BYTES);
 	requests = sg_validate_requests(PG_GETARG_JSONB_P(0), !PG_ARGISNULL(1));
 	sg_check_writable("switchgrid_order()");
 
@@ -836,6 +901,8 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	/* billed from here on: make sure the Order is never forgotten */
 	sg_worker_order_placed(id);
 	sg_store_order(order, requests, consent, 0.5, true);
+	if (!sg_worker_is_active())
+		sg_notice_unfollowed();
 	PG_RETURN_JSONB_P(order);
 }
 
@@ -925,6 +992,5 @@ switchgrid_data(PG_FUNCTION_ARGS)
 				 ? errhint("Read load curves with switchgrid_loadcurve().") : 0));
 
 	resp = sg_fetch_url(url, psprintf("data of request %s", request_id));
-	PG_RETURN_JSONB_P(sg_body_to_jsonb(resp->body, resp->len,
-									   psprintf("data of request %s", request_id)));
+	PG_RETURN_JSONB_P(sg_response_to_jsonb(resp, psprintf("data of request %s", request_id)));
 }

@@ -35,6 +35,7 @@ int			sg_poll_interval_ms = 30000;
 int			sg_max_concurrency = 4;
 int			sg_max_requests_per_second = 5;
 bool		sg_auto_fetch = true;
+int			sg_webhook_retention_min = 30 * 24 * 60;
 
 /*
  * Whether "host[:port]" (of length len) names this machine: localhost,
@@ -64,6 +65,15 @@ sg_is_loopback_authority(const char *a, size_t len)
 			return false;
 	}
 	return dots == 3;
+}
+
+bool
+sg_host_is_loopback(const char *host)
+{
+	/* a host holds no ':' outside [::1], so no port can be mistaken for one */
+	if (host[0] != '[' && strchr(host, ':') != NULL)
+		return false;
+	return sg_is_loopback_authority(host, strlen(host));
 }
 
 /*
@@ -148,6 +158,15 @@ sg_define_gucs(void)
 							5, 0, 1000,
 							PGC_SIGHUP,
 							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.webhook_retention",
+							"How long webhook events are kept in switchgrid.webhook_events.",
+							"The worker deletes older events; 0 keeps them forever.",
+							&sg_webhook_retention_min,
+							30 * 24 * 60, 0, INT_MAX,
+							PGC_SIGHUP,
+							GUC_UNIT_MIN,
 							NULL, NULL, NULL);
 
 	DefineCustomBoolVariable("switchgrid.auto_fetch",

@@ -21,8 +21,15 @@ extern int	sg_poll_interval_ms;
 extern int	sg_max_concurrency;
 extern int	sg_max_requests_per_second;
 extern bool sg_auto_fetch;
+extern int	sg_webhook_retention_min;
 
 extern void sg_define_gucs(void);
+
+/*
+ * Whether a host name (as a URL parser returns it, without port) names this
+ * machine: localhost, [::1] or 127.x.y.z.  The rule of plain-http URLs.
+ */
+extern bool sg_host_is_loopback(const char *host);
 
 /*
  * Returns the API token as a palloc'd string; the caller should wipe it with

@@ -248,7 +248,12 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 	 * The options that keep the token safe must take effect: a libcurl that
 	 * does not know one of them is refused rather than silently ignored.
 	 */
-	rc |= curl_easy_setopt(easy, CURLOPT_URL, url);
+	/* the SQL functions cap their inputs, so no URL comes near libcurl's 8 MB */
+	if (curl_easy_setopt(easy, CURLOPT_URL, url) != CURLE_OK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("the URL of this request is too long"),
+				 errdetail("It is %zu bytes.", strlen(url))));
 	rc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
 #if LIBCURL_VERSION_NUM >= 0x075500
 	rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -299,6 +304,24 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 			curl_easy_setopt(easy, CURLOPT_CUSTOMREQUEST, "DELETE");
 			break;
 	}
+}
+
+/*
+ * Readies "at" for a new attempt on "easy": frees the previous attempt's
+ * body, forgets its outcome, and sets every option of the request.  Every
+ * attempt starts here, whether sg_perform() or sg_http_run_jobs() runs it.
+ */
+static void
+sg_attempt_start(SgAttempt *at, CURL *easy, SgHttpMethod method, const char *url,
+				 const char *body, struct curl_slist *headers, bool follow_redirects)
+{
+	if (at->buf.data)
+		pfree(at->buf.data);
+	memset(at, 0, sizeof(SgAttempt));
+	at->retry_after_ms = -1;
+	at->buf.limit = (size_t) sg_max_response_kb * 1024;
+	at->buf.cxt = CurrentMemoryContext;
+	sg_set_options(easy, method, url, body, headers, follow_redirects, at);
 }
 
 /* Reads status, Retry-After and whether a connection was made. */
@@ -430,6 +453,45 @@ sg_backoff_ms(int attempt, long retry_after_ms)
 	return delay;
 }
 
+/* Blanks, in place, every copy of "token" in "text" with '*'. */
+static void
+sg_blank(char *text, const char *token)
+{
+	char	   *p;
+
+	if (token == NULL || token[0] == '\0')
+		return;
+	while ((p = strstr(text, token)) != NULL)
+		memset(p, '*', strlen(token));
+}
+
+bool
+sg_blank_token(char *text)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *volatile token = NULL;
+	volatile bool ok = true;
+
+	PG_TRY();
+	{
+		token = sg_get_token();
+	}
+	PG_CATCH();
+	{
+		/* no token to read: the caller must not quote the text at all */
+		MemoryContextSwitchTo(cxt);
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	if (token != NULL)
+	{
+		sg_blank(text, token);
+		sg_forget_token(token);
+	}
+	return ok;
+}
+
 /*
  * Returns a printable, bounded copy of the API's message for errdetail, with
  * any occurrence of the token blanked out.  The API answers errors with JSON
@@ -466,13 +528,7 @@ sg_error_detail(const SgBuffer *buf, const char *token)
 			*p = ' ';
 	}
 	/* blank every copy of the token before anything is cut */
-	if (token != NULL && token[0] != '\0')
-	{
-		size_t		tlen = strlen(token);
-
-		while ((p = strstr(msg, token)) != NULL)
-			memset(p, '*', tlen);
-	}
+	sg_blank(msg, token);
 	if (strlen(msg) > SG_DETAIL_MAX)
 	{
 		int			keep = pg_mbcliplen(msg, (int) strlen(msg), SG_DETAIL_MAX - 3);
@@ -572,7 +628,7 @@ sg_report_failure(SgHttpMethod method, const char *path, const char *what,
 	if (at->status == 401 || at->status == 403)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_AUTHORIZATION_SPECIFICATION),
-				 errmsg("Switchgrid refused the API token for %s", what),
+				 errmsg("Switchgrid refused the API token for %s (HTTP %ld)", what, at->status),
 				 errdetail("HTTP %ld on %s %s: %s", at->status, m, path, detail),
 				 errhint("Check switchgrid.api_token_file (or switchgrid.api_token).")));
 	if (at->status == 404)
@@ -583,17 +639,17 @@ sg_report_failure(SgHttpMethod method, const char *path, const char *what,
 	if (at->status == 429)
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
-				 errmsg("Switchgrid rate limit reached for %s", what),
+				 errmsg("Switchgrid rate limit reached for %s (HTTP 429)", what),
 				 errdetail("HTTP 429 on %s %s: %s", m, path, detail),
 				 errhint("Retry later, or lower the request rate.")));
 	if (at->status >= 500)
 		ereport(ERROR,
 				(errcode(ERRCODE_SYSTEM_ERROR),
-				 errmsg("Switchgrid failed on %s", what),
+				 errmsg("Switchgrid failed on %s (HTTP %ld)", what, at->status),
 				 errdetail("HTTP %ld on %s %s: %s", at->status, m, path, detail)));
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("Switchgrid rejected %s", what),
+			 errmsg("Switchgrid rejected %s (HTTP %ld)", what, at->status),
 			 errdetail("HTTP %ld on %s %s: %s", at->status, m, path, detail)));
 }
 
@@ -626,15 +682,7 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 		{
 			bool		retry;
 
-			if (at->buf.data)
-				pfree(at->buf.data);
-			memset(at, 0, sizeof(SgAttempt));
-			at->retry_after_ms = -1;
-			at->buf.limit = (size_t) sg_max_response_kb * 1024;
-			at->buf.cxt = CurrentMemoryContext;
-
-			sg_set_options(sg_easy, method, url, body, headers,
-						   !send_token, at);
+			sg_attempt_start(at, sg_easy, method, url, body, headers, !send_token);
 			sg_drive_transfer(sg_easy, at);
 
 			if (at->code == CURLE_OK && at->status >= 200 && at->status < 300)
@@ -670,6 +718,7 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 
 		resp = palloc(sizeof(SgHttpResponse));
 		resp->status = at->status;
+		resp->where = psprintf("%s %s", sg_method_name(method), path);
 		if (at->buf.data == NULL)
 			at->buf.data = palloc0(1);
 		resp->body = at->buf.data;
@@ -774,20 +823,31 @@ sg_url_is_api(const char *url)
 		strcmp(port, bport) == 0;
 }
 
-/* Raises an error unless the URL is an http(s) URL. */
-static void
-sg_check_data_url(const char *url, const char *what)
+/*
+ * Whether a URL the API handed us (a dataUrl) may be fetched: the rule of
+ * switchgrid.base_url, https, or plain http to this machine only.
+ */
+static bool
+sg_data_url_allowed(const char *url)
 {
 	char	   *scheme,
 			   *host,
 			   *port;
 
-	if (!sg_url_origin(url, &scheme, &host, &port) ||
-		(strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("Switchgrid returned an unusable data URL for %s", what),
-				 errdetail("Only http and https URLs are followed.")));
+	if (!sg_url_origin(url, &scheme, &host, &port))
+		return false;
+	if (strcmp(scheme, "https") == 0)
+		return true;
+	return strcmp(scheme, "http") == 0 && sg_host_is_loopback(host);
+}
+
+static void
+sg_refuse_data_url(const char *what)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("Switchgrid returned an unusable data URL for %s", what),
+			 errdetail("A data URL must be https, or plain http to localhost, 127.0.0.0/8 or [::1].")));
 }
 
 SgHttpResponse *
@@ -795,7 +855,8 @@ sg_fetch_url(const char *url, const char *what)
 {
 	bool		same_origin;
 
-	sg_check_data_url(url, what);
+	if (!sg_data_url_allowed(url))
+		sg_refuse_data_url(what);
 	same_origin = sg_url_is_api(url);
 	return sg_perform(SG_HTTP_GET, url, same_origin ? "(API data URL)" : "(data URL)",
 					  NULL, 0, same_origin, what);
@@ -827,6 +888,7 @@ sg_finish_job(SgHttpJob *job, const char *token)
 	{
 		job->resp = palloc(sizeof(SgHttpResponse));
 		job->resp->status = at->status;
+		job->resp->where = psprintf("GET %s", job->path);
 		job->resp->body = at->buf.data ? at->buf.data : palloc0(1);
 		job->resp->len = at->buf.len;
 		return;
@@ -843,6 +905,26 @@ sg_finish_job(SgHttpJob *job, const char *token)
 		FlushErrorState();
 	}
 	PG_END_TRY();
+}
+
+/* Gives a job the error sg_fetch_url() raises for a URL it will not fetch. */
+static void
+sg_job_refuse_url(SgHttpJob *job)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		sg_refuse_data_url(job->what);
+	}
+	PG_CATCH();
+	{
+		MemoryContextSwitchTo(cxt);
+		job->error = CopyErrorData();
+		FlushErrorState();
+	}
+	PG_END_TRY();
+	job->retry_after_ms = -1;
 }
 
 void
@@ -894,18 +976,22 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 				}
 				js = palloc0(sizeof(SgJobState));
 				job->priv = js;
-				js->at.retry_after_ms = -1;
-				js->at.buf.limit = (size_t) sg_max_response_kb * 1024;
-				js->at.buf.cxt = CurrentMemoryContext;
+				if (!job->send_token && !sg_data_url_allowed(job->url))
+				{
+					/* refused like sg_fetch_url() refuses it, and never sent */
+					sg_job_refuse_url(job);
+					next++;
+					continue;
+				}
 				js->easy = curl_easy_init();
 				if (js->easy == NULL)
 					ereport(ERROR,
 							(errcode(ERRCODE_OUT_OF_MEMORY),
 							 errmsg("could not create an HTTP client")));
-				sg_set_options(js->easy, SG_HTTP_GET, job->url, NULL,
-							   !job->send_token ? plain_headers :
-							   (job->flags & SG_HTTP_TEST_ENV) ? test_headers : api_headers,
-							   !job->send_token, &js->at);
+				sg_attempt_start(&js->at, js->easy, SG_HTTP_GET, job->url, NULL,
+								 !job->send_token ? plain_headers :
+								 (job->flags & SG_HTTP_TEST_ENV) ? test_headers : api_headers,
+								 !job->send_token);
 				curl_easy_setopt(js->easy, CURLOPT_PRIVATE, (void *) job);
 				next++;			/* from here on, cleaned up on error */
 				if (curl_multi_add_handle(sg_multi, js->easy) != CURLM_OK)

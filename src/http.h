@@ -22,6 +22,7 @@ typedef enum SgHttpMethod
 typedef struct SgHttpResponse
 {
 	long		status;			/* HTTP status */
+	const char *where;			/* method and path as messages show them */
 	char	   *body;			/* palloc'd, NUL-terminated */
 	size_t		len;			/* bytes in body, without the NUL */
 } SgHttpResponse;
@@ -42,9 +43,11 @@ extern SgHttpResponse *sg_api_call(SgHttpMethod method, const char *path,
 								   int flags, const char *what);
 
 /*
- * GETs an absolute URL returned by the API (a dataUrl).  The bearer token is
- * sent only if the URL has the same scheme, host and port as
- * switchgrid.base_url.  Same contract as sg_api_call() otherwise.
+ * GETs an absolute URL returned by the API (a dataUrl).  The URL must obey
+ * the rule of switchgrid.base_url (https, or plain http to loopback only),
+ * else 08P01 is raised before any request.  The bearer token is sent only
+ * if the URL has the same scheme, host and port as switchgrid.base_url.
+ * Same contract as sg_api_call() otherwise.
  */
 extern SgHttpResponse *sg_fetch_url(const char *url, const char *what);
 
@@ -60,6 +63,7 @@ typedef struct SgHttpJob
 	const char *what;			/* names the call in messages */
 	bool		send_token;
 	int			flags;			/* SG_HTTP_ALLOW_404, SG_HTTP_TEST_ENV */
+	/* a job sent without the token must have a URL sg_fetch_url() accepts */
 	/* set by sg_http_run_jobs() */
 	SgHttpResponse *resp;		/* on success */
 	struct ErrorData *error;	/* otherwise: what sg_api_call() would raise */
@@ -77,6 +81,13 @@ typedef struct SgHttpJob
  */
 extern void sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel,
 							 int per_second);
+
+/*
+ * Blanks, in place, every copy of the API token in "text".  Never raises an
+ * error; returns false if the token could not be read, and then the caller
+ * must not quote "text" at all.
+ */
+extern bool sg_blank_token(char *text);
 
 /* The URL of an API path, palloc'd. */
 extern char *sg_api_url(const char *path, const char *query);

@@ -15,10 +15,59 @@
 #include "utils/jsonb.h"
 
 #include "compat.h"
+#include "http.h"
 #include "json_util.h"
 
-Jsonb *
-sg_body_to_jsonb(const char *body, size_t len, const char *what)
+#define SG_PARSE_DETAIL_MAX 400		/* bytes of the parser's detail kept */
+
+/*
+ * What the JSON parser says is wrong with "text", for an errdetail: with
+ * every copy of the API token blanked before the parser sees it (its
+ * messages quote the offending token), and cut to SG_PARSE_DETAIL_MAX.
+ * Returns a palloc'd full sentence.
+ */
+static char *
+sg_parse_error_detail(const char *text)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	char	   *copy = pstrdup(text);
+	char	   *volatile detail = NULL;
+
+	if (!sg_blank_token(copy))
+		return pstrdup("The body is not valid JSON.");
+	PG_TRY();
+	{
+		(void) DirectFunctionCall1(jsonb_in, CStringGetDatum(copy));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		detail = edata->detail ? edata->detail : edata->message;
+	}
+	PG_END_TRY();
+	if (detail == NULL)
+		return pstrdup("The body is not valid JSON.");
+	if (strlen(detail) > SG_PARSE_DETAIL_MAX)
+	{
+		int			keep = pg_mbcliplen(detail, (int) strlen(detail), SG_PARSE_DETAIL_MAX - 3);
+
+		strcpy(detail + keep, "...");
+	}
+	return detail;
+}
+
+/*
+ * The common path of sg_body_to_jsonb() and sg_response_to_jsonb(); "where"
+ * (method and path) and "status" are quoted in the detail when "where" is
+ * given.
+ */
+static Jsonb *
+sg_parse_body(const char *body, size_t len, const char *what,
+			  const char *where, long status)
 {
 	char	   *text;
 	Datum		d = (Datum) 0;
@@ -27,14 +76,16 @@ sg_body_to_jsonb(const char *body, size_t len, const char *what)
 	if (len == 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("empty response from Switchgrid for %s", what)));
+				 errmsg("empty response from Switchgrid for %s", what),
+				 where ? errdetail("HTTP %ld on %s with an empty body.", status, where) : 0));
 
 	text = pg_any_to_server(body, (int) len, PG_UTF8);
 
 	/*
 	 * jsonb_in() reports bad JSON as bad user input (22P02); here it is the
 	 * remote side that misbehaved, so the error is re-raised as a protocol
-	 * violation with the parser's detail.
+	 * violation.  The parser's own detail quotes the body, so it is rebuilt
+	 * from a copy without the token.
 	 */
 	PG_TRY();
 	{
@@ -43,20 +94,39 @@ sg_body_to_jsonb(const char *body, size_t len, const char *what)
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		char	   *detail;
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 			PG_RE_THROW();
 		FlushErrorState();
+		detail = sg_parse_error_detail(text);
+		if (where != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed response from Switchgrid for %s", what),
+					 errdetail_internal("HTTP %ld on %s: %s", status, where, detail)));
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("malformed response from Switchgrid for %s", what),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+				 errdetail_internal("%s", detail)));
 	}
 	PG_END_TRY();
 
 	return DatumGetJsonbP(d);
+}
+
+Jsonb *
+sg_body_to_jsonb(const char *body, size_t len, const char *what)
+{
+	return sg_parse_body(body, len, what, NULL, 0);
+}
+
+Jsonb *
+sg_response_to_jsonb(const SgHttpResponse *resp, const char *what)
+{
+	return sg_parse_body(resp->body, resp->len, what, resp->where, resp->status);
 }
 
 /* State of the search for a top-level string field. */

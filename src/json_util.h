@@ -11,9 +11,17 @@
 
 /*
  * Parses a UTF-8 response body into jsonb (in the database encoding).  A body
- * that is not JSON raises SQLSTATE 08P01 naming "what".
+ * that is not JSON raises SQLSTATE 08P01 naming "what", with the parser's
+ * detail (any copy of the API token blanked).
  */
 extern Jsonb *sg_body_to_jsonb(const char *body, size_t len, const char *what);
+
+/*
+ * The same for a whole response: the detail of an error also names the HTTP
+ * status, method and path, e.g. "HTTP 200 on GET /order/<id>: ...".
+ */
+struct SgHttpResponse;
+extern Jsonb *sg_response_to_jsonb(const struct SgHttpResponse *resp, const char *what);
 
 /*
  * The value of a top-level string field of a JSON text, palloc'd, or NULL if

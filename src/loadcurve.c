@@ -30,6 +30,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "input.h"
 #include "loadcurve.h"
 #include "request.h"
 #include "store.h"
@@ -539,7 +540,8 @@ switchgrid_loadcurve(PG_FUNCTION_ARGS)
 		query = pstrdup("format=json");
 	else
 		query = psprintf("format=json&period=%s",
-						 sg_loadcurve_period_param(text_to_cstring(PG_GETARG_TEXT_PP(1))));
+						 sg_loadcurve_period_param(sg_text_arg_capped(fcinfo, 1, "period",
+																	  SG_MAX_WORD_CHARS)));
 
 	InitMaterializedSRF(fcinfo, 0);
 

@@ -17,6 +17,7 @@
 #include "utils/timestamp.h"
 
 #include "compat.h"
+#include "input.h"
 #include "json_util.h"
 #include "request.h"
 
@@ -79,7 +80,7 @@ sg_check_prm(const char *prm)
 	if (*p != '\0' || n != 14)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid PRM \"%s\"", prm),
+				 errmsg("invalid PRM \"%s\"", sg_quote_start(prm)),
 				 errdetail("A PRM (point de livraison) is exactly 14 digits.")));
 }
 
@@ -100,7 +101,7 @@ sg_bad_datetime(const char *s, const char *field)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
-			 errmsg("invalid \"%s\" value \"%s\"", field, s),
+			 errmsg("invalid \"%s\" value \"%s\"", field, sg_quote_start(s)),
 			 errdetail("Use an ISO 8601 date or date-time such as 2024-12-10, 2024-12-10T00:00:00Z, 2024-12-10T00:00:00+01:00 or 2024-12-10T00:00:00[Europe/Paris].")));
 }
 
@@ -234,6 +235,12 @@ sg_api_timestamp_in(const char *s)
 												   Int32GetDatum(-1)));
 }
 
+static int
+sg_cmp_cstring(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *) a, *(const char *const *) b);
+}
+
 /* Says which request of an order an error is about. */
 static void
 sg_request_error_context(void *arg)
@@ -279,14 +286,14 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 
 		if (tok != WJB_KEY)
 			continue;
-		key = pnstrdup(kv.val.string.val, kv.val.string.len);
+		key = sg_quote_start_len(kv.val.string.val, kv.val.string.len);
 		if (strcmp(key, "type") != 0 && strcmp(key, "prms") != 0 &&
 			strcmp(key, "direction") != 0 && strcmp(key, "since") != 0 &&
 			strcmp(key, "until") != 0 &&
 			strcmp(key, "enedisRetryAfterLoadcurveActivation") != 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown key \"%s\" in request", key),
+					 errmsg("unknown key \"%s\" in request", sg_quote_start(key)),
 					 errdetail("A request has the keys type, prms, direction, since, until and enedisRetryAfterLoadcurveActivation.")));
 	}
 
@@ -301,7 +308,7 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 	if (rt == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown request type \"%s\"", type),
+				 errmsg("unknown request type \"%s\"", sg_quote_start(type)),
 				 errdetail("Known types: %s.", SG_KNOWN_TYPES)));
 
 	v = sg_jsonb_get(obj, "prms");
@@ -318,11 +325,19 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 		JsonbIterator *ait;
 		JsonbValue	elem;
 		int			count = 0;
+		char	  **prms;
 
 		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"prms\" must be an array of strings")));
+		if (JsonContainerSize(v->val.binary.data) > SG_MAX_PRMS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("%s request has too many PRMs", type),
+					 errdetail("It has %d; the limit is %d.",
+							   (int) JsonContainerSize(v->val.binary.data), SG_MAX_PRMS)));
+		prms = palloc(sizeof(char *) * Max(JsonContainerSize(v->val.binary.data), 1));
 		ait = JsonbIteratorInit(v->val.binary.data);
 		while ((tok = JsonbIteratorNext(&ait, &elem, true)) != WJB_DONE)
 		{
@@ -332,13 +347,24 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 				ereport(ERROR,
 						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 						 errmsg("\"prms\" must be an array of strings")));
-			sg_check_prm(pnstrdup(elem.val.string.val, elem.val.string.len));
+			prms[count] = pnstrdup(elem.val.string.val, elem.val.string.len);
+			sg_check_prm(prms[count]);
 			count++;
 		}
 		if (count == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"prms\" is empty")));
+		/* the API refuses a PRM listed twice: say so before anything is billed */
+		qsort(prms, count, sizeof(char *), sg_cmp_cstring);
+		for (count--; count > 0; count--)
+		{
+			if (strcmp(prms[count - 1], prms[count]) == 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("PRM %s is listed twice in the %s request", prms[count], type),
+						 errhint("List each PRM once.")));
+		}
 	}
 
 	v = sg_jsonb_get(obj, "direction");
@@ -357,14 +383,14 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 				if (strcmp(dir, "SOUTIRAGE") != 0 && strcmp(dir, "INJECTION") != 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid direction \"%s\" for a request of type %s", dir, type),
+							 errmsg("invalid direction \"%s\" for a request of type %s", sg_quote_start(dir), type),
 							 errdetail("Allowed: SOUTIRAGE, INJECTION.")));
 				break;
 			case SG_DIR_LOADCURVE:
 				if (strcmp(dir, "CONSUMPTION") != 0 && strcmp(dir, "INJECTION") != 0)
 					ereport(ERROR,
 							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid direction \"%s\" for a request of type %s", dir, type),
+							 errmsg("invalid direction \"%s\" for a request of type %s", sg_quote_start(dir), type),
 							 errdetail("Allowed: CONSUMPTION, INJECTION.")));
 				break;
 		}
@@ -446,6 +472,11 @@ sg_validate_requests(Jsonb *requests, bool have_consent)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("an order needs at least one request")));
+		if (n > SG_MAX_REQUESTS)
+			ereport(ERROR,
+					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+					 errmsg("an order has too many requests"),
+					 errdetail("It has %d; the limit is %d.", n, SG_MAX_REQUESTS)));
 		errcb.previous = error_context_stack;
 		error_context_stack = &errcb;
 		for (i = 0; i < n; i++)
@@ -484,7 +515,8 @@ switchgrid_request(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("request type must not be null")));
-	type = text_to_cstring(PG_GETARG_TEXT_PP(0));
+	type = sg_text_arg_capped(fcinfo, 0, "type", SG_MAX_WORD_CHARS);
+	sg_check_array_arg(fcinfo, 1, "prms", SG_MAX_PRMS);
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"type\": ");
@@ -519,7 +551,7 @@ switchgrid_request(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(2))
 	{
 		appendStringInfoString(&buf, ", \"direction\": ");
-		sg_json_append_string(&buf, text_to_cstring(PG_GETARG_TEXT_PP(2)));
+		sg_json_append_string(&buf, sg_text_arg_capped(fcinfo, 2, "direction", SG_MAX_WORD_CHARS));
 	}
 	if (!PG_ARGISNULL(3))
 	{

@@ -45,6 +45,7 @@
 
 #include "compat.h"
 #include "guc.h"
+#include "housekeeping.h"
 #include "http.h"
 #include "json_util.h"
 #include "loadcurve.h"
@@ -641,6 +642,7 @@ sg_worker_round(MemoryContext cxt)
 	SgHttpJob  *jobs;
 	ListCell   *lc;
 
+	sg_expire_webhook_events();
 	work = sg_claim_work(cxt, &more);
 	work = sg_take_adopted(work, cxt);
 	n = list_length(work);

@@ -124,6 +124,16 @@ def cmd_fault(args):
     return "fault added"
 
 
+def cmd_settings(args):
+    if args.spec is None:
+        return json.dumps(control(args, "GET", "/settings"), sort_keys=True)
+    try:
+        spec = json.loads(args.spec)
+    except ValueError as e:
+        raise Failure("the settings are not valid JSON: %s" % e) from None
+    return json.dumps(control(args, "POST", "/settings", spec), sort_keys=True)
+
+
 def cmd_clear_faults(args):
     control(args, "DELETE", "/faults")
     return "faults cleared"
@@ -228,6 +238,10 @@ def parse_args(argv):
     s = sub.add_parser("fault", help="add a fault rule given as JSON")
     s.add_argument("spec")
     s.set_defaults(func=cmd_fault)
+
+    s = sub.add_parser("settings", help="show, or change with JSON, the settings (reset restores them)")
+    s.add_argument("spec", nargs="?")
+    s.set_defaults(func=cmd_settings)
 
     s = sub.add_parser("clear-faults", help="remove every fault rule")
     s.set_defaults(func=cmd_clear_faults)

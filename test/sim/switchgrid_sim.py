@@ -1069,6 +1069,7 @@ class Config:
     auto_accept_ms: int | None = None
     webhook_url: str | None = None
     webhook_retry_ms: int = 500
+    max_page_size: int | None = None
     quiet: bool = False
 
 
@@ -1087,6 +1088,7 @@ class Simulator:
         self.api_base = "http://127.0.0.1"
         self.data_base = "http://127.0.0.1"
         self._last_ms = 0
+        self.max_page_size = config.max_page_size
         self._clear_everything()
         self._clear_logs()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -1115,6 +1117,7 @@ class Simulator:
     def reset(self, everything):
         with self.lock:
             self.faults = []
+            self.max_page_size = self.config.max_page_size
             self._clear_logs()
             if everything:
                 self._clear_everything()
@@ -1532,6 +1535,9 @@ class Simulator:
                      and (not prm_in or prm_in.intersection(a.prms))
                      and not prm_out.intersection(a.prms)]
             items.sort(key=lambda a: a.created_ms, reverse=order_by.endswith("desc"))
+            # a server may serve fewer than asked for (--max-page-size, /_sim/settings)
+            if self.max_page_size is not None:
+                limit = min(limit, self.max_page_size)
             page = items[skip:skip + limit]
             return {"skip": skip, "limit": limit, "totalItemsCount": len(items),
                     "returnedItemsCount": len(page), "items": [self.ask_json(a) for a in page]}
@@ -2150,6 +2156,20 @@ class SimHandler(BaseHTTPRequestHandler):
             if method == "GET":
                 with sim.lock:
                     return json_response(200, [f.to_json() for f in sim.faults])
+        if route == "/settings":
+            if method == "POST":
+                if not isinstance(doc, dict):
+                    raise bad_request("the body must be a JSON object")
+                check_keys(doc, [], (), ("max_page_size",))
+                size = doc.get("max_page_size")
+                if size is not None and (type(size) is not int or size < 1):
+                    raise bad_request("max_page_size must be a positive integer or null",
+                                      path=["max_page_size"])
+                with sim.lock:
+                    sim.max_page_size = size
+            if method in ("GET", "POST"):
+                with sim.lock:
+                    return json_response(200, {"max_page_size": sim.max_page_size})
         if route == "/log" and method == "GET":
             return json_response(200, sim.log_snapshot())
         if route == "/webhooks" and method == "GET":
@@ -2236,12 +2256,16 @@ def parse_args(argv):
                    help="Asks sign themselves this long after creation (default: never)")
     p.add_argument("--webhook-url", default=None, help="POST webhooks to this URL")
     p.add_argument("--webhook-retry-ms", type=int, default=500, help="time between webhook attempts")
+    p.add_argument("--max-page-size", type=int, default=None,
+                   help="serve at most this many items per page of GET /ask, whatever the limit")
     p.add_argument("--quiet", action="store_true", help="no per-request log line on stderr")
     args = p.parse_args(argv)
     for name in ("latency_ms", "pending_ms", "complete_ms", "long_complete_ms", "activation_ms",
                  "webhook_retry_ms"):
         if getattr(args, name) < 0:
             p.error("--%s must not be negative" % name.replace("_", "-"))
+    if args.max_page_size is not None and args.max_page_size < 1:
+        p.error("--max-page-size must be at least 1")
     if args.auto_accept_ms is not None and args.auto_accept_ms < 0:
         p.error("--auto-accept-ms must not be negative")
     if not args.token or any(c.isspace() for c in args.token):
@@ -2277,7 +2301,7 @@ def main(argv=None):
                            complete_ms=args.complete_ms, long_complete_ms=args.long_complete_ms,
                            activation_ms=args.activation_ms, auto_accept_ms=args.auto_accept_ms,
                            webhook_url=args.webhook_url, webhook_retry_ms=args.webhook_retry_ms,
-                           quiet=args.quiet))
+                           max_page_size=args.max_page_size, quiet=args.quiet))
     try:
         api = SimServer(args.listen, sim, "api")
         data = SimServer(args.data_listen, sim, "data")

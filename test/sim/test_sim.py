@@ -453,6 +453,18 @@ class ApiTest(unittest.TestCase):
         for bad in ({"limit": 101}, {"limit": -1}, {"skip": "x"}, {"orderBy": "id:asc"},
                     {"status": "SIGNED"}, {"prm": "!123"}):
             self.assertEqual(api("GET", "/ask?" + q(**bad)).status, 400, bad)
+        # a server that caps its page size below the limit asked for
+        self.assertEqual(ctl("POST", "/settings", {"max_page_size": 4}), {"max_page_size": 4})
+        try:
+            r = api("GET", "/ask?" + q(prm=prm, limit=10)).json
+            self.assertEqual((r["limit"], r["returnedItemsCount"], r["totalItemsCount"]), (4, 4, 25))
+            r = api("GET", "/ask?" + q(prm=prm, skip=24, limit=10)).json
+            self.assertEqual([a["id"] for a in r["items"]], [made[24]["id"]])
+            self.assertEqual(fetch("POST", READY["control_url"] + "/settings",
+                                   {"max_page_size": 0}).status, 400)
+        finally:
+            ctl("POST", "/reset")
+        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None})
 
     # -- orders -----------------------------------------------------------------
 

@@ -53,6 +53,12 @@ SELECT count(*) AS asks, count(DISTINCT ask_id) AS distinct_asks,
        bool_and(created_at IS NOT NULL) AS all_dated
 FROM switchgrid_asks();
 \! python3 test/sim/simctl.py count --method GET --path ^/enedis/v2/ask$
+-- a server may serve fewer than the 100 asked for: paging ends on its total, not on a short page
+\! python3 test/sim/simctl.py reset
+\! python3 test/sim/simctl.py settings '{"max_page_size": 7}'
+SELECT count(*) AS asks, count(DISTINCT ask_id) AS distinct_asks FROM switchgrid_asks();
+\! python3 test/sim/simctl.py count --method GET --path ^/enedis/v2/ask$
+\! python3 test/sim/simctl.py reset
 SELECT status, count(*) FROM switchgrid_asks() GROUP BY status ORDER BY status;
 SELECT count(*) AS accepted, bool_and(accepted_at IS NOT NULL) AS dated,
        bool_and(consent_ids ? '09111642617347') AS consent_listed

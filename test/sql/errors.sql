@@ -49,6 +49,10 @@ RESET switchgrid.max_retries;
 -- bodies that are not what was announced
 \! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "malformed": true}'
 SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
+-- a 2xx body that is not JSON and quotes the token: the parser's detail
+-- names the status and path, and never the token
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "body": "{\"id\" \"sim-token\"}", "times": 1}'
+SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
 SET switchgrid.max_retries = 0;
 \! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "truncate": true}'
 SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');

@@ -68,6 +68,16 @@ my ($ret, $out, $err) = $node->psql('postgres',
 	"SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001')");
 like($err, qr/refused the API token/, 'a 401 is reported');
 unlike($err, qr/\Q$token\E/, 'the error does not show the token the API echoed');
+# a 2xx body that is not JSON: the parser quotes the token it stumbles on
+sim_control('DELETE', '/faults');
+sim_control('POST', '/faults', { method => 'GET', path => '/order/', status => 200,
+	body => qq({"id" "$token"}) });
+($ret, $out, $err) = $node->psql('postgres',
+	"SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001')");
+like($err, qr/malformed response.*\n.*DETAIL:  HTTP 200 on GET \/order\/[0-9a-f-]+: Expected ":", but found/,
+	'a malformed 2xx body is reported with its status and path');
+unlike($err, qr/\Q$token\E/, 'the parser\'s detail does not show the token');
+sim_control('DELETE', '/faults');
 sim_control('POST', '/faults', { method => 'GET', path => '/order/', status => 500 });
 $node->psql('postgres', "SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001')");
 $node->psql('postgres', q{
