@@ -59,16 +59,6 @@ sg_in_list(const char *value, const char *const *list, size_t n)
 	return false;
 }
 
-static char *
-sg_uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
-}
-
 /* A text argument as a C string, or NULL if it is NULL or blank. */
 static char *
 sg_text_arg(FunctionCallInfo fcinfo, int argno)
@@ -92,12 +82,6 @@ static char *
 sg_query_value(const char *s)
 {
 	return sg_url_escape(pg_server_to_any(s, (int) strlen(s), PG_UTF8));
-}
-
-static Datum
-sg_uuid_datum(const char *s)
-{
-	return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
 }
 
 static Datum
@@ -158,7 +142,7 @@ sg_field_to_column(JsonbContainer *obj, const char *key, SgColumnKind kind,
 			*value = CStringGetTextDatum(s);
 			break;
 		case SG_COL_UUID:
-			*value = sg_uuid_datum(s);
+			*value = sg_uuid_in(s);
 			break;
 		case SG_COL_TIMESTAMPTZ:
 			*value = sg_timestamptz_datum(s);
@@ -342,7 +326,7 @@ sg_check_ask_body(Jsonb *body)
 		{
 			char	   *id = pnstrdup(c->val.string.val, c->val.string.len);
 
-			(void) sg_uuid_datum(id);	/* raises 22P02 if not a uuid */
+			(void) sg_uuid_in(id);	/* raises 22P02 if not a uuid */
 		}
 		else if (c->type == jbvBinary && JsonContainerIsObject(c->val.binary.data))
 		{
@@ -495,11 +479,6 @@ Datum
 switchgrid_ask(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
-	ArrayType  *ids;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -511,20 +490,9 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 				 errmsg("signer must not be null")));
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"electricityContracts\": [");
-	ids = PG_GETARG_ARRAYTYPE_P(0);
-	deconstruct_array(ids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
-	for (i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("contract_ids must not contain nulls")));
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		sg_json_append_string(&buf, DatumGetCString(DirectFunctionCall1(uuid_out, elems[i])));
-	}
-	appendStringInfoString(&buf, "], \"signer\": ");
+	appendStringInfoString(&buf, "{\"electricityContracts\": ");
+	sg_json_append_array(&buf, PG_GETARG_ARRAYTYPE_P(0), "contract_ids");
+	appendStringInfoString(&buf, ", \"signer\": ");
 	{
 		Jsonb	   *signer = PG_GETARG_JSONB_P(1);
 
@@ -532,21 +500,8 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 	}
 	if (!PG_ARGISNULL(2))
 	{
-		ArrayType  *purposes = PG_GETARG_ARRAYTYPE_P(2);
-
-		deconstruct_array(purposes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		appendStringInfoString(&buf, ", \"purposes\": [");
-		for (i = 0; i < n; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("purposes must not contain nulls")));
-			if (i > 0)
-				appendStringInfoString(&buf, ", ");
-			sg_json_append_string(&buf, TextDatumGetCString(elems[i]));
-		}
-		appendStringInfoChar(&buf, ']');
+		appendStringInfoString(&buf, ", \"purposes\": ");
+		sg_json_append_array(&buf, PG_GETARG_ARRAYTYPE_P(2), "purposes");
 	}
 	if (!PG_ARGISNULL(3))
 	{
@@ -818,7 +773,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&body, '{');
 	if (!PG_ARGISNULL(1))
 	{
-		consent = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
+		consent = sg_uuid_out(PG_GETARG_DATUM(1));
 		appendStringInfo(&body, "\"consentId\": \"%s\", ", consent);
 	}
 	appendStringInfo(&body, "\"requests\": %s}", requests);
@@ -874,7 +829,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 	JsonbContainer *requests;
 	JsonbContainer *req = NULL;
 	char	   *status;
-	char	   *type;
+	const SgRequestType *rt;
 	char	   *url;
 	SgHttpResponse *resp;
 	int			i,
@@ -901,7 +856,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 				 errmsg("request %s is not part of order %s", request_id, order_id)));
 
 	status = sg_jsonb_get_string(req, "status");
-	type = sg_jsonb_get_string(req, "type");
+	rt = sg_request_type(sg_jsonb_get_string(req, "type"));
 	if (status == NULL || strcmp(status, "SUCCESS") != 0)
 	{
 		char	   *err = sg_jsonb_get_string(req, "errorMessage");
@@ -919,7 +874,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("request %s has no dataUrl", request_id),
-				 (type && (strcmp(type, "LOADCURVE") == 0 || strncmp(type, "R63", 3) == 0))
+				 (rt != NULL && rt->parser == SG_PARSE_LOADCURVE)
 				 ? errhint("Read load curves with switchgrid_loadcurve().") : 0));
 
 	resp = sg_fetch_url(url, psprintf("data of request %s", request_id));
