@@ -66,7 +66,10 @@ sg_make_json_lexer(char *json, size_t len)
 static inline char *
 sg_json_errdetail(JsonParseErrorType error, JsonLexContext *lex)
 {
-#if PG_VERSION_NUM >= 170000
+#if defined(FRONTEND) && PG_VERSION_NUM < 160000
+	/* libpgcommon has no json_errdetail() outside the server before 16 */
+	return psprintf("The body is not valid JSON (parser error %d).", (int) error);
+#elif PG_VERSION_NUM >= 170000
 	return pstrdup(json_errdetail(error, lex));
 #else
 	return json_errdetail(error, lex);

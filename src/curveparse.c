@@ -398,6 +398,18 @@ sg_cp_series_field(SgCurveParse *st, char *token, JsonTokenType tokentype)
 	}
 	if (tokentype != JSON_TOKEN_STRING)
 		sg_cp_fail(st, "period and startsAt must be strings.");
+
+	/*
+	 * A key given twice would re-date the values after it, even moving time
+	 * backwards within the series: refused (found by fuzzing).
+	 */
+	else if (strcmp(st->field, "period") == 0 ? s->have_step : s->have_start)
+	{
+		char	   *msg = psprintf("A series has more than one %s.", st->field);
+
+		sg_cp_fail(st, msg);
+		pfree(msg);
+	}
 	else if (strcmp(st->field, "period") == 0)
 	{
 		if (!sg_iso_parse_period(token, &s->step_usec, &s->step_days))
