@@ -17,6 +17,8 @@
 
 #include "datatype/timestamp.h"
 
+#include "curveparse.h"
+
 /* Seconds from 1970-01-01 to PostgreSQL's epoch, 2000-01-01. */
 #define SG_FUZZ_PG_EPOCH 946684800LL
 
@@ -53,6 +55,17 @@ sg_fuzz_add_days(void *arg, TimestampTz ts, int64 days, TimestampTz *result)
 		return false;
 	*result = ((int64) t - SG_FUZZ_PG_EPOCH) * USECS_PER_SEC + frac;
 	return IS_VALID_TIMESTAMP(*result);
+}
+
+/* A reader whose P1D steps follow the C library's Europe/Paris. */
+static inline void
+sg_fuzz_reader(SgCurveReader *r, const char *default_prm, SgCurvePointFn fn, void *arg)
+{
+	r->default_prm = default_prm;
+	r->point = fn;
+	r->point_arg = arg;
+	r->add_days = sg_fuzz_add_days;
+	r->days_arg = NULL;
 }
 
 #endif							/* SWITCHGRID_FUZZ_COMMON_H */

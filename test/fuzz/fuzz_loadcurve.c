@@ -68,11 +68,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body[size] = '\0';
 
 	memset(&check, 0, sizeof(check));
-	reader.default_prm = "09111642617347";
-	reader.point = sg_fuzz_point;
-	reader.point_arg = &check;
-	reader.add_days = sg_fuzz_add_days;
-	reader.days_arg = NULL;
+	sg_fuzz_reader(&reader, "09111642617347", sg_fuzz_point, &check);
 	n = sg_curve_parse(body, size, &reader, &error);
 	if (n < 0)
 	{

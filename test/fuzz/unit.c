@@ -81,11 +81,7 @@ curve(const char *json, const char *default_prm, Points *p, char **error)
 	int64		n;
 
 	memset(p, 0, sizeof(*p));
-	r.default_prm = default_prm;
-	r.point = collect;
-	r.point_arg = p;
-	r.add_days = sg_fuzz_add_days;
-	r.days_arg = NULL;
+	sg_fuzz_reader(&r, default_prm, collect, p);
 	n = sg_curve_parse(body, strlen(body), &r, error);
 	free(body);
 	return n;
@@ -343,11 +339,7 @@ test_corpus(const char *dir, const char *target)
 			int64		n;
 
 			memset(&p, 0, sizeof(p));
-			r.default_prm = "09111642617347";
-			r.point = collect;
-			r.point_arg = &p;
-			r.add_days = sg_fuzz_add_days;
-			r.days_arg = NULL;
+			sg_fuzz_reader(&r, "09111642617347", collect, &p);
 			n = sg_curve_parse(buf, len, &r, &error);
 			CHECK(!sim || n > 0, "%s: %s", file, error ? error : "no points");
 			if (error)
