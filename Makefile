@@ -19,10 +19,14 @@ OBJS = \
 	src/http.o \
 	src/json_util.o \
 	src/input.o \
+	src/owner.o \
+	src/iso8601.o \
 	src/request.o \
 	src/api.o \
+	src/curveparse.o \
 	src/loadcurve.o \
 	src/store.o \
+	src/result.o \
 	src/worker.o \
 	src/housekeeping.o \
 	src/track.o

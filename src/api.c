@@ -61,16 +61,6 @@ sg_in_list(const char *value, const char *const *list, size_t n)
 	return false;
 }
 
-static char *
-sg_uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name)
-{
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("%s must not be null", name)));
-	return DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(argno)));
-}
-
 /*
  * A text argument as a C string, or NULL if it is NULL or blank; more than
  * "maxchars" characters raise 22023.
@@ -97,17 +87,6 @@ static char *
 sg_query_value(const char *s)
 {
 	return sg_url_escape(pg_server_to_any(s, (int) strlen(s), PG_UTF8));
-}
-
-static Datum
-sg_uuid_datum(const char *s)
-{
-	/* uuid_in() would quote the whole of a long string */
-	if (strlen(s) > 2 * UUID_LEN + 8)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
-				 errmsg("invalid input syntax for type %s: \"%s\"", "uuid", sg_quote_start(s))));
-	return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
 }
 
 static Datum
@@ -168,7 +147,7 @@ sg_field_to_column(JsonbContainer *obj, const char *key, SgColumnKind kind,
 			*value = CStringGetTextDatum(s);
 			break;
 		case SG_COL_UUID:
-			*value = sg_uuid_datum(s);
+			*value = sg_uuid_in(s);
 			break;
 		case SG_COL_TIMESTAMPTZ:
 			*value = sg_timestamptz_datum(s);
@@ -318,32 +297,43 @@ switchgrid_search_contract(PG_FUNCTION_ARGS)
  * ----------------------------------------------------------------
  */
 
-/*
- * Checks an Ask body before it is sent: the guide's shape, with the
- * contracts and the signer present.  Fields the guide does not describe are
- * passed through untouched.
- */
-static void
-sg_check_ask_body(Jsonb *body)
+/* The array under "key" of an Ask body, or NULL if absent. */
+static JsonbContainer *
+sg_ask_array(JsonbContainer *root, const char *key, bool nonempty)
 {
-	JsonbContainer *root = &body->root;
-	JsonbValue *v;
+	JsonbValue *v = sg_jsonb_get(root, key);
+
+	if (v == NULL)
+		return NULL;
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
+		(nonempty && JsonContainerSize(v->val.binary.data) == 0))
+		return NULL;
+	return v->val.binary.data;
+}
+
+/* A string element or field as a C string, or NULL if it is not a string. */
+static char *
+sg_ask_string(JsonbValue *v)
+{
+	if (v == NULL || v->type != jbvString)
+		return NULL;
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* "electricityContracts": contract ids, or objects with a PRM. */
+static void
+sg_check_ask_contracts(JsonbContainer *root)
+{
+	JsonbContainer *contracts = sg_ask_array(root, "electricityContracts", true);
 	int			i,
 				n;
 
-	if (JB_ROOT_IS_SCALAR(body) || !JB_ROOT_IS_OBJECT(body))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("an Ask body must be a JSON object")));
-
-	v = sg_jsonb_get(root, "electricityContracts");
-	if (v == NULL || v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data) ||
-		JsonContainerSize(v->val.binary.data) == 0)
+	if (contracts == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an Ask needs a non-empty \"electricityContracts\" array"),
 				 errhint("Use the contract_id values returned by switchgrid_search_contract().")));
-	n = JsonContainerSize(v->val.binary.data);
+	n = JsonContainerSize(contracts);
 	if (n > SG_MAX_CONTRACTS)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
@@ -351,14 +341,10 @@ sg_check_ask_body(Jsonb *body)
 				 errdetail("It has %d; the limit is %d.", n, SG_MAX_CONTRACTS)));
 	for (i = 0; i < n; i++)
 	{
-		JsonbValue *c = getIthJsonbValueFromContainer(v->val.binary.data, i);
+		JsonbValue *c = getIthJsonbValueFromContainer(contracts, i);
 
 		if (c->type == jbvString)
-		{
-			char	   *id = pnstrdup(c->val.string.val, c->val.string.len);
-
-			(void) sg_uuid_datum(id);	/* raises 22P02 if not a uuid */
-		}
+			(void) sg_uuid_in(sg_ask_string(c));	/* raises 22P02 if not a uuid */
 		else if (c->type == jbvBinary && JsonContainerIsObject(c->val.binary.data))
 		{
 			char	   *prm = sg_jsonb_get_string(c->val.binary.data, "prm");
@@ -374,104 +360,140 @@ sg_check_ask_body(Jsonb *body)
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("each electricity contract must be a contract id or an object")));
 	}
+}
 
-	v = sg_jsonb_get(root, "signer");
+/* "signer": an object with a first and last name, an optional genre and email. */
+static void
+sg_check_ask_signer(JsonbContainer *root)
+{
+	static const char *const required[] = {"firstName", "lastName"};
+	JsonbValue *v = sg_jsonb_get(root, "signer");
+	JsonbContainer *signer;
+	char	   *genre;
+	char	   *email;
+	int			i;
+
 	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("an Ask needs a \"signer\" object")));
+	signer = v->val.binary.data;
+	for (i = 0; i < (int) lengthof(required); i++)
 	{
-		JsonbContainer *signer = v->val.binary.data;
-		const char *const required[] = {"firstName", "lastName"};
-		char	   *genre;
-		char	   *email;
+		char	   *s = sg_jsonb_get_string(signer, required[i]);
 
-		for (i = 0; i < (int) lengthof(required); i++)
-		{
-			char	   *s = sg_jsonb_get_string(signer, required[i]);
-
-			if (s == NULL || s[0] == '\0')
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("the signer needs a \"%s\"", required[i])));
-		}
-		genre = sg_jsonb_get_string(signer, "genre");
-		if (genre != NULL && strcmp(genre, "M") != 0 && strcmp(genre, "F") != 0)
+		if (s == NULL || s[0] == '\0')
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid signer genre \"%s\"", sg_quote_start(genre)),
-					 errdetail("Allowed: M, F.")));
-		email = sg_jsonb_get_string(signer, "email");
-		if (email != NULL && strchr(email, '@') == NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid signer email \"%s\"", sg_quote_start(email))));
+					 errmsg("the signer needs a \"%s\"", required[i])));
 	}
+	genre = sg_jsonb_get_string(signer, "genre");
+	if (genre != NULL && strcmp(genre, "M") != 0 && strcmp(genre, "F") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signer genre \"%s\"", sg_quote_start(genre)),
+				 errdetail("Allowed: M, F.")));
+	email = sg_jsonb_get_string(signer, "email");
+	if (email != NULL && strchr(email, '@') == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid signer email \"%s\"", sg_quote_start(email))));
+}
 
-	v = sg_jsonb_get(root, "purposes");
-	if (v != NULL)
+/* "purposes": an array of the purposes the API knows. */
+static void
+sg_check_ask_purposes(JsonbContainer *root)
+{
+	JsonbContainer *purposes;
+	int			i,
+				n;
+
+	if (sg_jsonb_get(root, "purposes") == NULL)
+		return;
+	purposes = sg_ask_array(root, "purposes", false);
+	if (purposes == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"purposes\" must be an array")));
+	n = JsonContainerSize(purposes);
+	if (n > SG_MAX_PURPOSES)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("an Ask has too many purposes"),
+				 errdetail("It has %d; the limit is %d.", n, SG_MAX_PURPOSES)));
+	for (i = 0; i < n; i++)
 	{
-		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		char	   *s = sg_ask_string(getIthJsonbValueFromContainer(purposes, i));
+
+		if (s == NULL || !sg_in_list(s, sg_purposes, lengthof(sg_purposes)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"purposes\" must be an array")));
-		n = JsonContainerSize(v->val.binary.data);
-		if (n > SG_MAX_PURPOSES)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("an Ask has too many purposes"),
-					 errdetail("It has %d; the limit is %d.", n, SG_MAX_PURPOSES)));
-		for (i = 0; i < n; i++)
-		{
-			JsonbValue *p = getIthJsonbValueFromContainer(v->val.binary.data, i);
-			char	   *s = (p->type == jbvString)
-				? pnstrdup(p->val.string.val, p->val.string.len) : NULL;
-
-			if (s == NULL || !sg_in_list(s, sg_purposes, lengthof(sg_purposes)))
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("invalid purpose %s", s ? quote_literal_cstr(sg_quote_start(s)) : "(not a string)"),
-						 errdetail("Allowed: ENERGY_PERFORMANCE_STUDY, SOLAR_INSTALLATION_SIZING, DEMAND_RESPONSE, ENERGY_BROKERAGE, VEHICLE_CHARGE_DETECTION.")));
-		}
+					 errmsg("invalid purpose %s", s ? quote_literal_cstr(sg_quote_start(s)) : "(not a string)"),
+					 errdetail("Allowed: ENERGY_PERFORMANCE_STUDY, SOLAR_INSTALLATION_SIZING, DEMAND_RESPONSE, ENERGY_BROKERAGE, VEHICLE_CHARGE_DETECTION.")));
 	}
+}
 
-	v = sg_jsonb_get(root, "consentDuration");
-	if (v != NULL)
+/* Whether "d" is a consent duration the API takes: "1 day" to "20 years". */
+static bool
+sg_consent_duration_ok(const char *d)
+{
+	static const struct
 	{
-		char	   *d = (v->type == jbvString)
-			? pnstrdup(v->val.string.val, v->val.string.len) : NULL;
-		bool		ok = false;
+		const char *one;
+		const char *many;
+		int			max;
+	}			units[] = {
+		{"day", "days", 6}, {"week", "weeks", 4}, {"month", "months", 6}, {"year", "years", 20},
+	};
+	int			num;
+	char		unit[16];
+	char		extra;
+	size_t		i;
 
-		if (d != NULL)
-		{
-			int			num;
-			char		unit[16];
-			char		extra;
-
-			if (sscanf(d, "%d %15s%c", &num, unit, &extra) == 2 && num >= 1 &&
-				strspn(d, "0123456789") == (size_t) snprintf(NULL, 0, "%d", num))
-			{
-				const char *u = unit;
-				bool		plural = num > 1;
-				int			max = 0;
-
-				if (strcmp(u, plural ? "days" : "day") == 0)
-					max = 6;
-				else if (strcmp(u, plural ? "weeks" : "week") == 0)
-					max = 4;
-				else if (strcmp(u, plural ? "months" : "month") == 0)
-					max = 6;
-				else if (strcmp(u, plural ? "years" : "year") == 0)
-					max = 20;
-				ok = num <= max;
-			}
-		}
-		if (!ok)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid consent duration %s", d ? quote_literal_cstr(sg_quote_start(d)) : "(not a string)"),
-					 errdetail("Use \"1 day\" to \"6 days\", \"1 week\" to \"4 weeks\", \"1 month\" to \"6 months\" or \"1 year\" to \"20 years\".")));
+	if (sscanf(d, "%d %15s%c", &num, unit, &extra) != 2 || num < 1 ||
+		strspn(d, "0123456789") != (size_t) snprintf(NULL, 0, "%d", num))
+		return false;
+	for (i = 0; i < lengthof(units); i++)
+	{
+		if (strcmp(unit, num > 1 ? units[i].many : units[i].one) == 0)
+			return num <= units[i].max;
 	}
+	return false;
+}
+
+/* "consentDuration", if present. */
+static void
+sg_check_ask_duration(JsonbContainer *root)
+{
+	JsonbValue *v = sg_jsonb_get(root, "consentDuration");
+	char	   *d;
+
+	if (v == NULL)
+		return;
+	d = sg_ask_string(v);
+	if (d == NULL || !sg_consent_duration_ok(d))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid consent duration %s", d ? quote_literal_cstr(sg_quote_start(d)) : "(not a string)"),
+				 errdetail("Use \"1 day\" to \"6 days\", \"1 week\" to \"4 weeks\", \"1 month\" to \"6 months\" or \"1 year\" to \"20 years\".")));
+}
+
+/*
+ * Checks an Ask body before it is sent: the guide's shape, with the
+ * contracts and the signer present.  Fields the guide does not describe are
+ * passed through untouched.
+ */
+static void
+sg_check_ask_body(Jsonb *body)
+{
+	if (JB_ROOT_IS_SCALAR(body) || !JB_ROOT_IS_OBJECT(body))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("an Ask body must be a JSON object")));
+	sg_check_ask_contracts(&body->root);
+	sg_check_ask_signer(&body->root);
+	sg_check_ask_purposes(&body->root);
+	sg_check_ask_duration(&body->root);
 }
 
 static Datum
@@ -516,11 +538,6 @@ Datum
 switchgrid_ask(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
-	ArrayType  *ids;
-	Datum	   *elems;
-	bool	   *nulls;
-	int			n,
-				i;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
@@ -536,20 +553,9 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 	sg_check_jsonb_arg(fcinfo, 4, "scopes", SG_MAX_JSON_BYTES);
 
 	initStringInfo(&buf);
-	appendStringInfoString(&buf, "{\"electricityContracts\": [");
-	ids = PG_GETARG_ARRAYTYPE_P(0);
-	deconstruct_array(ids, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
-	for (i = 0; i < n; i++)
-	{
-		if (nulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-					 errmsg("contract_ids must not contain nulls")));
-		if (i > 0)
-			appendStringInfoString(&buf, ", ");
-		sg_json_append_string(&buf, DatumGetCString(DirectFunctionCall1(uuid_out, elems[i])));
-	}
-	appendStringInfoString(&buf, "], \"signer\": ");
+	appendStringInfoString(&buf, "{\"electricityContracts\": ");
+	sg_json_append_array(&buf, PG_GETARG_ARRAYTYPE_P(0), "contract_ids");
+	appendStringInfoString(&buf, ", \"signer\": ");
 	{
 		Jsonb	   *signer = PG_GETARG_JSONB_P(1);
 
@@ -557,21 +563,8 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 	}
 	if (!PG_ARGISNULL(2))
 	{
-		ArrayType  *purposes = PG_GETARG_ARRAYTYPE_P(2);
-
-		deconstruct_array(purposes, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		appendStringInfoString(&buf, ", \"purposes\": [");
-		for (i = 0; i < n; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("purposes must not contain nulls")));
-			if (i > 0)
-				appendStringInfoString(&buf, ", ");
-			sg_json_append_string(&buf, TextDatumGetCString(elems[i]));
-		}
-		appendStringInfoChar(&buf, ']');
+		appendStringInfoString(&buf, ", \"purposes\": ");
+		sg_json_append_array(&buf, PG_GETARG_ARRAYTYPE_P(2), "purposes");
 	}
 	if (!PG_ARGISNULL(3))
 	{
@@ -883,7 +876,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	appendStringInfoChar(&body, '{');
 	if (!PG_ARGISNULL(1))
 	{
-		consent = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(1)));
+		consent = sg_uuid_out(PG_GETARG_DATUM(1));
 		appendStringInfo(&body, "\"consentId\": \"%s\", ", consent);
 	}
 	appendStringInfo(&body, "\"requests\": %s}", requests);
@@ -941,7 +934,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 	JsonbContainer *requests;
 	JsonbContainer *req = NULL;
 	char	   *status;
-	char	   *type;
+	const SgRequestType *rt;
 	char	   *url;
 	SgHttpResponse *resp;
 	int			i,
@@ -968,7 +961,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 				 errmsg("request %s is not part of order %s", request_id, order_id)));
 
 	status = sg_jsonb_get_string(req, "status");
-	type = sg_jsonb_get_string(req, "type");
+	rt = sg_request_type(sg_jsonb_get_string(req, "type"));
 	if (status == NULL || strcmp(status, "SUCCESS") != 0)
 	{
 		char	   *err = sg_jsonb_get_string(req, "errorMessage");
@@ -988,7 +981,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("request %s has no dataUrl", request_id),
-				 (type && (strcmp(type, "LOADCURVE") == 0 || strncmp(type, "R63", 3) == 0))
+				 (rt != NULL && rt->parser == SG_PARSE_LOADCURVE)
 				 ? errhint("Read load curves with switchgrid_loadcurve().") : 0));
 
 	resp = sg_fetch_url(url, psprintf("data of request %s", request_id));

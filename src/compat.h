@@ -7,18 +7,18 @@
 #ifndef SWITCHGRID_COMPAT_H
 #define SWITCHGRID_COMPAT_H
 
+/*
+ * The JSON shims come first and also build with -DFRONTEND, for the parsers
+ * that the fuzz harness (test/fuzz) links without a server.
+ */
+#ifdef FRONTEND
+#include "postgres_fe.h"
+#else
 #include "postgres.h"
+#endif
 
 #include "common/jsonapi.h"
-#include "funcapi.h"
 #include "mb/pg_wchar.h"
-#include "pgstat.h"
-#include "utils/guc.h"
-
-/* wait events moved out of pgstat.h in PostgreSQL 14 */
-#if PG_VERSION_NUM >= 140000
-#include "utils/wait_event.h"
-#endif
 
 #if PG_VERSION_NUM < 130000
 #error "switchgrid needs PostgreSQL 13 or later"
@@ -38,6 +38,17 @@
 #endif
 
 /*
+ * A callback that has found an error ends with SG_JSON_FAIL: from 16 on the
+ * parse stops there; before, the parser cannot be stopped but by a longjmp,
+ * so the callbacks must ignore what follows (see curveparse.c).
+ */
+#if PG_VERSION_NUM >= 160000
+#define SG_JSON_FAIL return JSON_SEM_ACTION_FAILED
+#else
+#define SG_JSON_FAIL return
+#endif
+
+/*
  * Returns a lexer over a UTF-8 buffer, with de-escaped strings.  The buffer
  * must stay alive as long as the lexer.
  */
@@ -50,6 +61,47 @@ sg_make_json_lexer(char *json, size_t len)
 	return makeJsonLexContextCstringLen(json, (int) len, PG_UTF8, true);
 #endif
 }
+
+/* The parser's detail for an error, palloc'd and independent of the lexer. */
+static inline char *
+sg_json_errdetail(JsonParseErrorType error, JsonLexContext *lex)
+{
+#if defined(FRONTEND) && PG_VERSION_NUM < 160000
+	/* libpgcommon has no json_errdetail() outside the server before 16 */
+	return psprintf("The body is not valid JSON (parser error %d).", (int) error);
+#elif PG_VERSION_NUM >= 170000
+	return pstrdup(json_errdetail(error, lex));
+#else
+	return json_errdetail(error, lex);
+#endif
+}
+
+/* Frees a lexer made by sg_make_json_lexer(), for code that runs outside a memory context. */
+static inline void
+sg_free_json_lexer(JsonLexContext *lex)
+{
+#if PG_VERSION_NUM >= 170000
+	freeJsonLexContext(lex);
+#else
+	if (lex->strval != NULL)
+	{
+		pfree(lex->strval->data);
+		pfree(lex->strval);
+	}
+	pfree(lex);
+#endif
+}
+
+#ifndef FRONTEND
+
+#include "funcapi.h"
+#include "pgstat.h"
+#include "utils/guc.h"
+
+/* wait events moved out of pgstat.h in PostgreSQL 14 */
+#if PG_VERSION_NUM >= 140000
+#include "utils/wait_event.h"
+#endif
 
 /* InitMaterializedSRF() arrived in PostgreSQL 15.1 (15.0 had SetSingleFuncCall). */
 #if PG_VERSION_NUM < 150001
@@ -90,5 +142,7 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)
 #endif
+
+#endif							/* !FRONTEND */
 
 #endif							/* SWITCHGRID_COMPAT_H */

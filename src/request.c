@@ -5,65 +5,123 @@
  *
  * Every check here runs before any HTTP call: an Order is billed, so a typo
  * must fail locally, with a message that says what to change.
+ *
+ * What each request type allows, and where its data comes from, is said
+ * once, in sg_request_types[]; the checks and their hints read it, and so
+ * do the download (result.c) and switchgrid_data().
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
 
+#include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
+#include "utils/uuid.h"
 
 #include "compat.h"
 #include "input.h"
+#include "iso8601.h"
 #include "json_util.h"
 #include "request.h"
 
-typedef enum SgDirectionKind
-{
-	SG_DIR_NONE,				/* no direction allowed */
-	SG_DIR_ENEDIS,				/* SOUTIRAGE | INJECTION */
-	SG_DIR_LOADCURVE			/* CONSUMPTION | INJECTION */
-} SgDirectionKind;
+static const char *const sg_dir_enedis[] = {"SOUTIRAGE", "INJECTION", NULL};
+static const char *const sg_dir_loadcurve[] = {"CONSUMPTION", "INJECTION", NULL};
 
-typedef struct SgRequestType
-{
-	const char *name;
-	SgDirectionKind direction;
-	bool		has_period;		/* takes since/until */
-	bool		retry_allowed;	/* takes enedisRetryAfterLoadcurveActivation */
-} SgRequestType;
-
+/*
+ * Every request type the API takes: the directions it allows (NULL: none),
+ * whether it takes since/until, whether it takes
+ * enedisRetryAfterLoadcurveActivation, where its data is read from, and
+ * which parser reads it.  A type the API sends that is not here (a newer
+ * one) is read from its dataUrl and kept as jsonb.
+ */
 static const SgRequestType sg_request_types[] = {
-	{"LOADCURVE", SG_DIR_LOADCURVE, true, true},
-	{"C68", SG_DIR_NONE, false, false},
-	{"C68_ASYNC", SG_DIR_ENEDIS, false, false},
-	{"R63", SG_DIR_ENEDIS, true, true},
-	{"R63_SYNC", SG_DIR_ENEDIS, true, true},
-	{"R64", SG_DIR_ENEDIS, true, false},
-	{"R64_SYNC", SG_DIR_ENEDIS, true, false},
-	{"R65", SG_DIR_ENEDIS, true, false},
-	{"R65_SYNC", SG_DIR_ENEDIS, true, false},
-	{"R66", SG_DIR_ENEDIS, true, false},
-	{"R66_SYNC", SG_DIR_ENEDIS, true, false},
-	{"R67", SG_DIR_ENEDIS, true, false},
+	{"LOADCURVE", sg_dir_loadcurve, true, true, SG_DATA_FROM_API, SG_PARSE_LOADCURVE},
+	{"C68", NULL, false, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"C68_ASYNC", sg_dir_enedis, false, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R63", sg_dir_enedis, true, true, SG_DATA_FROM_API, SG_PARSE_LOADCURVE},
+	{"R63_SYNC", sg_dir_enedis, true, true, SG_DATA_FROM_API, SG_PARSE_LOADCURVE},
+	{"R64", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R64_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R65", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R65_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R66", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R66_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R67", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
 };
 
-#define SG_KNOWN_TYPES "LOADCURVE, C68, C68_ASYNC, R63, R63_SYNC, R64, R64_SYNC, R65, R65_SYNC, R66, R66_SYNC, R67"
+/* The keys a request object may have; any other is a typo. */
+static const char *const sg_request_keys[] = {
+	"type", "prms", "direction", "since", "until",
+	"enedisRetryAfterLoadcurveActivation", NULL
+};
 
-static const SgRequestType *
-sg_find_request_type(const char *name)
+const SgRequestType *
+sg_request_type(const char *name)
 {
 	size_t		i;
 
+	if (name == NULL)
+		return NULL;
 	for (i = 0; i < lengthof(sg_request_types); i++)
 	{
 		if (strcmp(sg_request_types[i].name, name) == 0)
 			return &sg_request_types[i];
 	}
 	return NULL;
+}
+
+/* "a, b, c" or, with last_sep " and ", "a, b and c"; palloc'd. */
+static char *
+sg_join(const char *const *items, int n, const char *last_sep)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	for (i = 0; i < n; i++)
+	{
+		if (i > 0)
+			appendStringInfoString(&buf, i == n - 1 ? last_sep : ", ");
+		appendStringInfoString(&buf, items[i]);
+	}
+	return buf.data;
+}
+
+/* The names of the types for which "pred" holds (every type if NULL). */
+static char *
+sg_type_names(bool (*pred) (const SgRequestType *), const char *last_sep)
+{
+	const char *names[lengthof(sg_request_types)];
+	int			n = 0;
+	size_t		i;
+
+	for (i = 0; i < lengthof(sg_request_types); i++)
+	{
+		if (pred == NULL || pred(&sg_request_types[i]))
+			names[n++] = sg_request_types[i].name;
+	}
+	return sg_join(names, n, last_sep);
+}
+
+static bool
+sg_takes_retry_option(const SgRequestType *rt)
+{
+	return rt->retry_option;
+}
+
+/* The length of a NULL-terminated list. */
+static int
+sg_list_length(const char *const *list)
+{
+	int			n = 0;
+
+	while (list[n] != NULL)
+		n++;
+	return n;
 }
 
 void
@@ -84,18 +142,6 @@ sg_check_prm(const char *prm)
 				 errdetail("A PRM (point de livraison) is exactly 14 digits.")));
 }
 
-static const char *
-sg_scan_digits(const char *p, int n)
-{
-	while (n-- > 0)
-	{
-		if (*p < '0' || *p > '9')
-			return NULL;
-		p++;
-	}
-	return p;
-}
-
 static void
 sg_bad_datetime(const char *s, const char *field)
 {
@@ -108,94 +154,28 @@ sg_bad_datetime(const char *s, const char *field)
 TimestampTz
 sg_parse_api_datetime(const char *s, const char *field)
 {
-	const char *p = s;
-	const char *date_end;
-	const char *time_start = NULL;
-	const char *time_end = NULL;
-	const char *offset_start = NULL;
-	const char *offset_end = NULL;
-	const char *zone_start = NULL;
-	const char *zone_end = NULL;
+	SgIsoDateTime dt;
 	StringInfoData pgform;
 
-	/* YYYY-MM-DD */
-	if ((p = sg_scan_digits(p, 4)) == NULL || *p++ != '-' ||
-		(p = sg_scan_digits(p, 2)) == NULL || *p++ != '-' ||
-		(p = sg_scan_digits(p, 2)) == NULL)
-		sg_bad_datetime(s, field);
-	date_end = p;
-
-	/* THH:MM[:SS[.fff]] */
-	if (*p == 'T')
-	{
-		p++;
-		time_start = p;
-		if ((p = sg_scan_digits(p, 2)) == NULL || *p++ != ':' ||
-			(p = sg_scan_digits(p, 2)) == NULL)
-			sg_bad_datetime(s, field);
-		if (*p == ':')
-		{
-			if ((p = sg_scan_digits(p + 1, 2)) == NULL)
-				sg_bad_datetime(s, field);
-			if (*p == '.')
-			{
-				const char *q = ++p;
-
-				while (*p >= '0' && *p <= '9')
-					p++;
-				if (p == q)
-					sg_bad_datetime(s, field);
-			}
-		}
-		time_end = p;
-
-		/* Z | +HH[:MM] | -HH[:MM] */
-		if (*p == 'Z')
-		{
-			offset_start = p++;
-			offset_end = p;
-		}
-		else if (*p == '+' || *p == '-')
-		{
-			offset_start = p++;
-			if ((p = sg_scan_digits(p, 2)) == NULL)
-				sg_bad_datetime(s, field);
-			if (*p == ':')
-				p++;
-			if (*p >= '0' && *p <= '9' && (p = sg_scan_digits(p, 2)) == NULL)
-				sg_bad_datetime(s, field);
-			offset_end = p;
-		}
-	}
-
-	/* [Zone/Name] */
-	if (*p == '[')
-	{
-		zone_start = ++p;
-		while (*p && (isalnum((unsigned char) *p) || strchr("_/+-", *p) != NULL))
-			p++;
-		if (*p != ']' || p == zone_start)
-			sg_bad_datetime(s, field);
-		zone_end = p++;
-	}
-	if (*p != '\0')
+	if (!sg_iso_scan_datetime(s, &dt))
 		sg_bad_datetime(s, field);
 
+	/* the same instant in PostgreSQL's input syntax, whose checks then apply */
 	initStringInfo(&pgform);
-	appendBinaryStringInfo(&pgform, s, (int) (date_end - s));
-	if (time_start)
+	appendBinaryStringInfo(&pgform, s, dt.date_len);
+	if (dt.time_start)
 	{
 		appendStringInfoChar(&pgform, ' ');
-		appendBinaryStringInfo(&pgform, time_start, (int) (time_end - time_start));
+		appendBinaryStringInfo(&pgform, dt.time_start, dt.time_len);
 	}
 	else
 		appendStringInfoString(&pgform, " 00:00:00");
-	if (offset_start)
-		appendBinaryStringInfo(&pgform, offset_start, (int) (offset_end - offset_start));
-	else if (zone_start)
+	if (dt.offset_start)
+		appendBinaryStringInfo(&pgform, dt.offset_start, dt.offset_len);
+	else if (dt.zone_start)
 	{
 		appendStringInfoChar(&pgform, ' ');
-		appendBinaryStringInfo(&pgform, zone_start, (int) (zone_end - zone_start));
+		appendBinaryStringInfo(&pgform, dt.zone_start, dt.zone_len);
 	}
 	else
 		appendStringInfoString(&pgform, "+00");
@@ -241,6 +221,66 @@ sg_cmp_cstring(const void *a, const void *b)
 	return strcmp(*(const char *const *) a, *(const char *const *) b);
 }
 
+char *
+sg_uuid_out(Datum uuid)
+{
+	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid));
+}
+
+Datum
+sg_uuid_in(const char *s)
+{
+	/* uuid_in() would quote the whole of a long string */
+	if (strlen(s) > 2 * UUID_LEN + 8)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_TEXT_REPRESENTATION),
+				 errmsg("invalid input syntax for type %s: \"%s\"", "uuid", sg_quote_start(s))));
+	return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
+}
+
+char *
+sg_uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+				 errmsg("%s must not be null", name)));
+	return sg_uuid_out(PG_GETARG_DATUM(argno));
+}
+
+void
+sg_json_append_array(StringInfo buf, ArrayType *arr, const char *name)
+{
+	Oid			elemtype = ARR_ELEMTYPE(arr);
+	Datum	   *elems;
+	bool	   *nulls;
+	int			n,
+				i;
+
+	Assert(elemtype == TEXTOID || elemtype == UUIDOID);
+	if (ARR_NDIM(arr) > 1)
+		ereport(ERROR,
+				(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
+				 errmsg("%s must be a one-dimensional array", name)));
+	if (elemtype == UUIDOID)
+		deconstruct_array(arr, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR, &elems, &nulls, &n);
+	else
+		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
+	appendStringInfoChar(buf, '[');
+	for (i = 0; i < n; i++)
+	{
+		if (nulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("%s must not contain nulls", name)));
+		if (i > 0)
+			appendStringInfoString(buf, ", ");
+		sg_json_append_string(buf, elemtype == UUIDOID ? sg_uuid_out(elems[i])
+							  : TextDatumGetCString(elems[i]));
+	}
+	appendStringInfoChar(buf, ']');
+}
+
 /* Says which request of an order an error is about. */
 static void
 sg_request_error_context(void *arg)
@@ -248,8 +288,9 @@ sg_request_error_context(void *arg)
 	errcontext("request %d of the order", *(int *) arg);
 }
 
+/* Field "key" of a request as a C string; raises unless it is a string. */
 static char *
-sg_field_string(JsonbContainer *obj, const char *key, JsonbValue *v)
+sg_field_string(const char *key, JsonbValue *v)
 {
 	if (v->type != jbvString)
 		ereport(ERROR,
@@ -258,182 +299,210 @@ sg_field_string(JsonbContainer *obj, const char *key, JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* Validates one request object; see sg_validate_requests(). */
+/* Unknown keys are refused: a misspelt option must not be ignored. */
 static void
-sg_validate_request(JsonbContainer *obj, bool have_consent)
+sg_check_request_keys(JsonbContainer *obj)
 {
-	JsonbValue *v;
-	const SgRequestType *rt;
-	char	   *type;
-	TimestampTz since = 0,
-				until = 0;
-	bool		has_since = false,
-				has_until = false;
-	JsonbIterator *it;
+	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue	kv;
 	JsonbIteratorToken tok;
 
-	if (!JsonContainerIsObject(obj))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("a request must be a JSON object")));
-
-	/* unknown keys are refused: a misspelt option must not be ignored */
-	it = JsonbIteratorInit(obj);
 	while ((tok = JsonbIteratorNext(&it, &kv, true)) != WJB_DONE)
 	{
 		char	   *key;
+		int			i;
 
 		if (tok != WJB_KEY)
 			continue;
 		key = sg_quote_start_len(kv.val.string.val, kv.val.string.len);
-		if (strcmp(key, "type") != 0 && strcmp(key, "prms") != 0 &&
-			strcmp(key, "direction") != 0 && strcmp(key, "since") != 0 &&
-			strcmp(key, "until") != 0 &&
-			strcmp(key, "enedisRetryAfterLoadcurveActivation") != 0)
+		for (i = 0; sg_request_keys[i] != NULL; i++)
+		{
+			if (strcmp(key, sg_request_keys[i]) == 0)
+				break;
+		}
+		if (sg_request_keys[i] == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("unknown key \"%s\" in request", sg_quote_start(key)),
-					 errdetail("A request has the keys type, prms, direction, since, until and enedisRetryAfterLoadcurveActivation.")));
+					 errmsg("unknown key \"%s\" in request", key),
+					 errdetail("A request has the keys %s.",
+							   sg_join(sg_request_keys, sg_list_length(sg_request_keys),
+									   " and "))));
 	}
+}
 
-	v = sg_jsonb_get(obj, "type");
+static const SgRequestType *
+sg_check_request_type(JsonbContainer *obj)
+{
+	JsonbValue *v = sg_jsonb_get(obj, "type");
+	const SgRequestType *rt;
+	char	   *type;
+
 	if (v == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("request has no \"type\""),
-				 errdetail("Known types: %s.", SG_KNOWN_TYPES)));
-	type = sg_field_string(obj, "type", v);
-	rt = sg_find_request_type(type);
+				 errdetail("Known types: %s.", sg_type_names(NULL, ", "))));
+	type = sg_field_string("type", v);
+	rt = sg_request_type(type);
 	if (rt == NULL)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("unknown request type \"%s\"", sg_quote_start(type)),
-				 errdetail("Known types: %s.", SG_KNOWN_TYPES)));
+				 errdetail("Known types: %s.", sg_type_names(NULL, ", "))));
+	return rt;
+}
 
-	v = sg_jsonb_get(obj, "prms");
+/*
+ * "prms": a non-empty array of distinct PRMs, at most SG_MAX_PRMS, or absent
+ * with a consent.
+ */
+static void
+sg_check_request_prms(JsonbContainer *obj, const SgRequestType *rt, bool have_consent)
+{
+	JsonbValue *v = sg_jsonb_get(obj, "prms");
+	JsonbIterator *it;
+	JsonbValue	elem;
+	JsonbIteratorToken tok;
+	int			count = 0;
+	int			size;
+	char	  **prms;
+
 	if (v == NULL)
 	{
 		if (!have_consent)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s request has no \"prms\"", type),
+					 errmsg("%s request has no \"prms\"", rt->name),
 					 errhint("List the PRMs, or pass the consent_id they come from.")));
+		return;
 	}
-	else
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"prms\" must be an array of strings")));
+	size = JsonContainerSize(v->val.binary.data);
+	if (size > SG_MAX_PRMS)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("%s request has too many PRMs", rt->name),
+				 errdetail("It has %d; the limit is %d.", size, SG_MAX_PRMS)));
+	prms = palloc(sizeof(char *) * Max(size, 1));
+	it = JsonbIteratorInit(v->val.binary.data);
+	while ((tok = JsonbIteratorNext(&it, &elem, true)) != WJB_DONE)
 	{
-		JsonbIterator *ait;
-		JsonbValue	elem;
-		int			count = 0;
-		char	  **prms;
-
-		if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		if (tok != WJB_ELEM)
+			continue;
+		if (elem.type != jbvString)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("\"prms\" must be an array of strings")));
-		if (JsonContainerSize(v->val.binary.data) > SG_MAX_PRMS)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-					 errmsg("%s request has too many PRMs", type),
-					 errdetail("It has %d; the limit is %d.",
-							   (int) JsonContainerSize(v->val.binary.data), SG_MAX_PRMS)));
-		prms = palloc(sizeof(char *) * Max(JsonContainerSize(v->val.binary.data), 1));
-		ait = JsonbIteratorInit(v->val.binary.data);
-		while ((tok = JsonbIteratorNext(&ait, &elem, true)) != WJB_DONE)
-		{
-			if (tok != WJB_ELEM)
-				continue;
-			if (elem.type != jbvString)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("\"prms\" must be an array of strings")));
-			prms[count] = pnstrdup(elem.val.string.val, elem.val.string.len);
-			sg_check_prm(prms[count]);
-			count++;
-		}
-		if (count == 0)
+		Assert(count < size);
+		prms[count] = pnstrdup(elem.val.string.val, elem.val.string.len);
+		sg_check_prm(prms[count]);
+		count++;
+	}
+	if (count == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"prms\" is empty")));
+	/* the API refuses a PRM listed twice: say so before anything is billed */
+	qsort(prms, count, sizeof(char *), sg_cmp_cstring);
+	for (count--; count > 0; count--)
+	{
+		if (strcmp(prms[count - 1], prms[count]) == 0)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"prms\" is empty")));
-		/* the API refuses a PRM listed twice: say so before anything is billed */
-		qsort(prms, count, sizeof(char *), sg_cmp_cstring);
-		for (count--; count > 0; count--)
-		{
-			if (strcmp(prms[count - 1], prms[count]) == 0)
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("PRM %s is listed twice in the %s request", prms[count], type),
-						 errhint("List each PRM once.")));
-		}
+					 errmsg("PRM %s is listed twice in the %s request", prms[count], rt->name),
+					 errhint("List each PRM once.")));
 	}
+}
 
-	v = sg_jsonb_get(obj, "direction");
-	if (v != NULL)
-	{
-		char	   *dir = sg_field_string(obj, "direction", v);
+static void
+sg_check_request_direction(JsonbContainer *obj, const SgRequestType *rt)
+{
+	JsonbValue *v = sg_jsonb_get(obj, "direction");
+	char	   *dir;
+	int			i;
 
-		switch (rt->direction)
-		{
-			case SG_DIR_NONE:
-				ereport(ERROR,
-						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-						 errmsg("%s request takes no direction", type)));
-				break;
-			case SG_DIR_ENEDIS:
-				if (strcmp(dir, "SOUTIRAGE") != 0 && strcmp(dir, "INJECTION") != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid direction \"%s\" for a request of type %s", sg_quote_start(dir), type),
-							 errdetail("Allowed: SOUTIRAGE, INJECTION.")));
-				break;
-			case SG_DIR_LOADCURVE:
-				if (strcmp(dir, "CONSUMPTION") != 0 && strcmp(dir, "INJECTION") != 0)
-					ereport(ERROR,
-							(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-							 errmsg("invalid direction \"%s\" for a request of type %s", sg_quote_start(dir), type),
-							 errdetail("Allowed: CONSUMPTION, INJECTION.")));
-				break;
-		}
+	if (v == NULL)
+		return;
+	dir = sg_field_string("direction", v);
+	if (rt->directions == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s request takes no direction", rt->name)));
+	for (i = 0; rt->directions[i] != NULL; i++)
+	{
+		if (strcmp(dir, rt->directions[i]) == 0)
+			return;
 	}
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid direction \"%s\" for a request of type %s", sg_quote_start(dir), rt->name),
+			 errdetail("Allowed: %s.", sg_join(rt->directions, i, ", "))));
+}
 
-	v = sg_jsonb_get(obj, "since");
-	if (v != NULL)
-	{
-		if (!rt->has_period)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s request takes no \"since\"", type)));
-		since = sg_parse_api_datetime(sg_field_string(obj, "since", v), "since");
-		has_since = true;
-	}
-	v = sg_jsonb_get(obj, "until");
-	if (v != NULL)
-	{
-		if (!rt->has_period)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s request takes no \"until\"", type)));
-		until = sg_parse_api_datetime(sg_field_string(obj, "until", v), "until");
-		has_until = true;
-	}
+/* "since" or "until": sets *ts and returns true if present. */
+static bool
+sg_check_request_date(JsonbContainer *obj, const SgRequestType *rt,
+					  const char *key, TimestampTz *ts)
+{
+	JsonbValue *v = sg_jsonb_get(obj, key);
+
+	if (v == NULL)
+		return false;
+	if (!rt->dates)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s request takes no \"%s\"", rt->name, key)));
+	*ts = sg_parse_api_datetime(sg_field_string(key, v), key);
+	return true;
+}
+
+static void
+sg_check_request_retry_option(JsonbContainer *obj, const SgRequestType *rt)
+{
+	JsonbValue *v = sg_jsonb_get(obj, "enedisRetryAfterLoadcurveActivation");
+
+	if (v == NULL)
+		return;
+	if (v->type != jbvBool)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("\"enedisRetryAfterLoadcurveActivation\" must be a boolean")));
+	if (!rt->retry_option && v->val.boolean)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s request cannot retry after load-curve activation", rt->name),
+				 errdetail("Only %s requests take enedisRetryAfterLoadcurveActivation.",
+						   sg_type_names(sg_takes_retry_option, " and "))));
+}
+
+/* Validates one request object; see sg_validate_requests(). */
+static void
+sg_validate_request(JsonbContainer *obj, bool have_consent)
+{
+	const SgRequestType *rt;
+	TimestampTz since = 0,
+				until = 0;
+	bool		has_since,
+				has_until;
+
+	if (!JsonContainerIsObject(obj))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("a request must be a JSON object")));
+	sg_check_request_keys(obj);
+	rt = sg_check_request_type(obj);
+	sg_check_request_prms(obj, rt, have_consent);
+	sg_check_request_direction(obj, rt);
+	has_since = sg_check_request_date(obj, rt, "since", &since);
+	has_until = sg_check_request_date(obj, rt, "until", &until);
 	if (has_since && has_until && since >= until)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"since\" must be earlier than \"until\"")));
-
-	v = sg_jsonb_get(obj, "enedisRetryAfterLoadcurveActivation");
-	if (v != NULL)
-	{
-		if (v->type != jbvBool)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("\"enedisRetryAfterLoadcurveActivation\" must be a boolean")));
-		if (!rt->retry_allowed && v->val.boolean)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("%s request cannot retry after load-curve activation", type),
-					 errdetail("Only LOADCURVE, R63 and R63_SYNC requests take enedisRetryAfterLoadcurveActivation.")));
-	}
+	sg_check_request_retry_option(obj, rt);
 }
 
 char *
@@ -524,29 +593,8 @@ switchgrid_request(PG_FUNCTION_ARGS)
 
 	if (!PG_ARGISNULL(1))
 	{
-		ArrayType  *arr = PG_GETARG_ARRAYTYPE_P(1);
-		Datum	   *elems;
-		bool	   *nulls;
-		int			n,
-					i;
-
-		if (ARR_NDIM(arr) > 1)
-			ereport(ERROR,
-					(errcode(ERRCODE_ARRAY_SUBSCRIPT_ERROR),
-					 errmsg("prms must be a one-dimensional array")));
-		deconstruct_array(arr, TEXTOID, -1, false, TYPALIGN_INT, &elems, &nulls, &n);
-		appendStringInfoString(&buf, ", \"prms\": [");
-		for (i = 0; i < n; i++)
-		{
-			if (nulls[i])
-				ereport(ERROR,
-						(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-						 errmsg("prms must not contain nulls")));
-			if (i > 0)
-				appendStringInfoString(&buf, ", ");
-			sg_json_append_string(&buf, TextDatumGetCString(elems[i]));
-		}
-		appendStringInfoChar(&buf, ']');
+		appendStringInfoString(&buf, ", \"prms\": ");
+		sg_json_append_array(&buf, PG_GETARG_ARRAYTYPE_P(1), "prms");
 	}
 	if (!PG_ARGISNULL(2))
 	{

@@ -8,7 +8,38 @@
 #define SWITCHGRID_REQUEST_H
 
 #include "datatype/timestamp.h"
+#include "fmgr.h"
+#include "lib/stringinfo.h"
+#include "utils/array.h"
 #include "utils/jsonb.h"
+
+/* Where a request type's data is read from. */
+typedef enum SgDataSource
+{
+	SG_DATA_FROM_URL,			/* the request's dataUrl (Enedis JSON) */
+	SG_DATA_FROM_API			/* GET /request/{id}/data?format=json */
+} SgDataSource;
+
+/* Which parser reads it, which also says where it is stored. */
+typedef enum SgDataParser
+{
+	SG_PARSE_JSONB,				/* kept whole, in switchgrid.requests.data */
+	SG_PARSE_LOADCURVE			/* curveparse.c, a row a step in switchgrid.loadcurve */
+} SgDataParser;
+
+/* What a request type allows; see sg_request_types[] in request.c. */
+typedef struct SgRequestType
+{
+	const char *name;
+	const char *const *directions;	/* NULL-terminated; NULL if it takes none */
+	bool		dates;			/* takes since/until */
+	bool		retry_option;	/* takes enedisRetryAfterLoadcurveActivation */
+	SgDataSource source;
+	SgDataParser parser;
+} SgRequestType;
+
+/* The entry of a request type, or NULL if the name is NULL or unknown. */
+extern const SgRequestType *sg_request_type(const char *name);
 
 /* Raises 22023 unless "prm" is exactly 14 ASCII digits. */
 extern void sg_check_prm(const char *prm);
@@ -32,5 +63,18 @@ extern char *sg_format_api_timestamp(TimestampTz ts);
 
 /* Converts an API timestamp (ISO 8601 with offset) to timestamptz. */
 extern TimestampTz sg_api_timestamp_in(const char *s);
+
+/* A uuid as text (palloc'd), and text as a uuid (raises 22P02 if it is none). */
+extern char *sg_uuid_out(Datum uuid);
+extern Datum sg_uuid_in(const char *s);
+
+/* A uuid argument as text; raises 22004 ("<name> must not be null") if NULL. */
+extern char *sg_uuid_arg(FunctionCallInfo fcinfo, int argno, const char *name);
+
+/*
+ * Appends a text[] or uuid[] to buf as a JSON array of strings.  Raises
+ * unless it has one dimension and no nulls; "name" names it in errors.
+ */
+extern void sg_json_append_array(StringInfo buf, ArrayType *arr, const char *name);
 
 #endif							/* SWITCHGRID_REQUEST_H */

@@ -9,6 +9,9 @@
 #include "datatype/timestamp.h"
 #include "utils/jsonb.h"
 
+/* callers that record with SQL of their own use sg_spi_as_owner() */
+#include "owner.h"
+
 /*
  * "poll_in_s": seconds until the worker looks at a waiting Ask or Order
  * again.  "test_env": whether the Ask was created with switchgrid.test_env
@@ -23,27 +26,13 @@ extern int64 sg_store_loadcurve(const char *request_id, int64 n, Datum *prms,
 extern void sg_store_failure(const char *kind, const char *id, const char *error,
 							 TimestampTz retry_at);
 
-/* Whether a request type's data is a Switchgrid load curve (/request/{id}/data). */
-extern bool sg_is_curve_type(const char *type);
-
 /*
- * Parses and stores a downloaded result: a load curve into
- * switchgrid.loadcurve ("prm" names the PRM of a one-PRM payload), anything
- * else as jsonb in switchgrid.requests.data.
+ * The SQL expression for the one PRM of a switchgrid.requests row: its only
+ * PRM, or NULL when it has several (a multi-PRM payload names its PRMs).
  */
-struct SgHttpResponse;
-extern void sg_store_result(const char *request_id, const char *type,
-							const char *prm, struct SgHttpResponse *resp);
+#define SG_SQL_SINGLE_PRM "CASE WHEN cardinality(prms) = 1 THEN prms[1] END"
 
-/*
- * Runs one SQL statement through SPI as the owner of the switchgrid schema
- * (the extension's owner), so that a role granted only EXECUTE on the API
- * functions can still have its Orders recorded without any access to the
- * tables.  Returns SPI_processed; with "result" set, the first column of the
- * first row (copied out of SPI), or (Datum) 0 / *isnull if none.
- */
-extern uint64 sg_spi_as_owner(const char *sql, int nargs, Oid *types,
-							  Datum *values, const char *nulls,
-							  Datum *result, bool *isnull);
+/* The one PRM of a recorded request (see above), palloc'd, or NULL. */
+extern char *sg_request_prm(const char *request_id);
 
 #endif							/* SWITCHGRID_STORE_H */

@@ -27,6 +27,7 @@
 #include "guc.h"
 #include "http.h"
 #include "json_util.h"
+#include "result.h"
 #include "store.h"
 #include "worker.h"
 
@@ -101,7 +102,7 @@ sg_wait_step_alone(const char *order_id)
 	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(order_id));
 	(void) sg_spi_as_owner("SELECT coalesce(jsonb_agg(jsonb_build_object("
 						   "'id', request_id, 'type', type, 'url', data_url,"
-						   " 'prm', CASE WHEN cardinality(prms) = 1 THEN prms[1] END)), '[]')"
+						   " 'prm', " SG_SQL_SINGLE_PRM ")), '[]')"
 						   " FROM switchgrid.requests"
 						   " WHERE order_id = $1 AND status = 'SUCCESS' AND fetched_at IS NULL",
 						   1, types, values, NULL, &result, &isnull);
@@ -116,11 +117,7 @@ sg_wait_step_alone(const char *order_id)
 		char	   *prm = sg_jsonb_get_string(r->val.binary.data, "prm");
 		char	   *rwhat = psprintf("data of request %s", id);
 
-		if (sg_is_curve_type(type) || url == NULL)
-			resp = sg_api_call(SG_HTTP_GET, psprintf("/request/%s/data", id),
-							   "format=json", NULL, 0, rwhat);
-		else
-			resp = sg_fetch_url(url, rwhat);
+		resp = sg_fetch_result(id, type, url, rwhat);
 		sg_store_result(id, type, prm, resp);
 	}
 }

@@ -48,7 +48,7 @@
 #include "housekeeping.h"
 #include "http.h"
 #include "json_util.h"
-#include "loadcurve.h"
+#include "result.h"
 #include "store.h"
 #include "worker.h"
 
@@ -421,7 +421,7 @@ sg_claim_work(MemoryContext cxt, bool *more)
 			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
 			" UNION ALL "
 			"(SELECT 'f', request_id::text, type, data_url,"
-			"        CASE WHEN cardinality(prms) = 1 THEN prms[1] END, fetches, failures"
+			"        " SG_SQL_SINGLE_PRM ", fetches, failures"
 			"  FROM switchgrid.requests"
 			"  WHERE $2 AND next_fetch_at <= now() AND fetched_at IS NULL"
 			"  ORDER BY next_fetch_at LIMIT $3)",
@@ -677,14 +677,7 @@ sg_worker_round(MemoryContext cxt)
 			case 'f':
 				job->what = psprintf("data of request %s", w->id);
 				nfetch++;
-				if (sg_is_curve_type(w->type) || w->url == NULL)
-					job->path = psprintf("/request/%s/data", w->id);
-				else
-				{
-					job->path = "(data URL)";
-					job->url = w->url;
-					job->send_token = sg_url_is_api(w->url);
-				}
+				job->url = sg_result_url(w->id, w->type, w->url, &job->path, &job->send_token);
 				break;
 		}
 		if (job->url == NULL)

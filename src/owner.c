@@ -1,0 +1,105 @@
+/*-------------------------------------------------------------------------
+ * owner.c
+ *	  The security boundary: running one SQL statement as the owner of the
+ *	  switchgrid schema.
+ *
+ * A role granted only EXECUTE on the API functions has its Asks, Orders and
+ * data recorded without any right on the tables.  Everything that writes or
+ * reads the switchgrid.* tables on behalf of such a role goes through
+ * sg_spi_as_owner(), and nothing else in the extension changes the user id.
+ *-------------------------------------------------------------------------
+ */
+#include "postgres.h"
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_namespace.h"
+#include "executor/spi.h"
+#include "miscadmin.h"
+#include "utils/guc.h"
+#include "utils/syscache.h"
+
+#include "owner.h"
+
+static Oid
+sg_schema_owner(void)
+{
+	Oid			nsp = get_namespace_oid("switchgrid", true);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(nsp))
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_SCHEMA),
+				 errmsg("schema \"switchgrid\" does not exist"),
+				 errhint("Run CREATE EXTENSION switchgrid.")));
+	tup = SearchSysCache1(NAMESPACEOID, ObjectIdGetDatum(nsp));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "cache lookup failed for namespace %u", nsp);
+	owner = ((Form_pg_namespace) GETSTRUCT(tup))->nspowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+uint64
+sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
+				const char *nulls, Datum *result, bool *isnull)
+{
+	Oid			save_userid;
+	int			save_sec;
+	int			save_nestlevel;
+	int			rc;
+	uint64		processed;
+
+	/*
+	 * A look-up on a standby or in a read-only transaction is not recorded
+	 * (billable calls refuse to run there: see sg_check_writable()).
+	 */
+	if (result == NULL && (RecoveryInProgress() || XactReadOnly))
+		return 0;
+
+	/*
+	 * Run as the owner, in a security-restricted operation and with a
+	 * search_path of pg_catalog only, as PostgreSQL does for maintenance
+	 * commands: nothing the caller placed in a schema of its own (or in
+	 * pg_temp) can be picked up while we hold the owner's rights.  An error
+	 * in between restores both at (sub)transaction abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(sg_schema_owner(),
+						   save_sec | SECURITY_LOCAL_USERID_CHANGE |
+						   SECURITY_RESTRICTED_OPERATION);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("search_path", "pg_catalog, pg_temp",
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE,
+							 true, 0, false);
+
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (rc < 0)
+		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+	processed = SPI_processed;
+	if (result != NULL)
+	{
+		*isnull = true;
+		*result = (Datum) 0;
+		if (SPI_processed > 0 && SPI_tuptable != NULL)
+		{
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, isnull);
+
+			if (!*isnull)
+			{
+				Form_pg_attribute att = TupleDescAttr(SPI_tuptable->tupdesc, 0);
+
+				*result = SPI_datumTransfer(d, att->attbyval, att->attlen);
+			}
+		}
+	}
+	SPI_finish();
+
+	AtEOXact_GUC(false, save_nestlevel);
+	SetUserIdAndSecContext(save_userid, save_sec);
+	return processed;
+}

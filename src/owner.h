@@ -1,0 +1,23 @@
+/*-------------------------------------------------------------------------
+ * owner.h
+ *	  The security boundary: running one SQL statement as the owner of the
+ *	  switchgrid schema.
+ *-------------------------------------------------------------------------
+ */
+#ifndef SWITCHGRID_OWNER_H
+#define SWITCHGRID_OWNER_H
+
+/*
+ * Runs one SQL statement through SPI as the owner of the switchgrid schema
+ * (the extension's owner), so that a role granted only EXECUTE on the API
+ * functions can still have its Orders recorded without any access to the
+ * tables.  Returns SPI_processed; with "result" set, the first column of the
+ * first row (copied out of SPI), or (Datum) 0 / *isnull if none.  Without
+ * "result", does nothing (returns 0) on a standby or in a read-only
+ * transaction.
+ */
+extern uint64 sg_spi_as_owner(const char *sql, int nargs, Oid *types,
+							  Datum *values, const char *nulls,
+							  Datum *result, bool *isnull);
+
+#endif							/* SWITCHGRID_OWNER_H */
