@@ -20,7 +20,6 @@
 Jsonb *
 sg_body_to_jsonb(const char *body, size_t len, const char *what)
 {
-	char	   *text;
 	Datum		d = (Datum) 0;
 	MemoryContext oldcxt = CurrentMemoryContext;
 
@@ -29,15 +28,16 @@ sg_body_to_jsonb(const char *body, size_t len, const char *what)
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("empty response from Switchgrid for %s", what)));
 
-	text = pg_any_to_server(body, (int) len, PG_UTF8);
-
 	/*
-	 * jsonb_in() reports bad JSON as bad user input (22P02); here it is the
+	 * jsonb_in() reports bad JSON as bad user input (22P02), and the
+	 * encoding check bytes that are not UTF-8 as 22021; here it is the
 	 * remote side that misbehaved, so the error is re-raised as a protocol
 	 * violation with the parser's detail.
 	 */
 	PG_TRY();
 	{
+		char	   *text = pg_any_to_server(body, (int) len, PG_UTF8);
+
 		d = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 	}
 	PG_CATCH();
@@ -52,7 +52,7 @@ sg_body_to_jsonb(const char *body, size_t len, const char *what)
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("malformed response from Switchgrid for %s", what),
-				 edata->detail ? errdetail_internal("%s", edata->detail) : 0));
+				 errdetail_internal("%s", edata->detail ? edata->detail : edata->message)));
 	}
 	PG_END_TRY();
 
