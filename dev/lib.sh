@@ -291,6 +291,9 @@ sg_conf_literal()
 # SG_PG_CREATEDB names a database to create before the server first starts
 # (in single-user mode), so that a worker told to work in it finds it there
 # instead of logging a FATAL "database does not exist".
+# SG_POSTGRES, if set, is the program pg_ctl starts instead of postgres (a
+# wrapper that runs it under valgrind: dev/valgrind), and SG_PG_START_TIMEOUT
+# the seconds pg_ctl waits for it (default 60).
 # Sets SG_PGDATA, SG_PGLOG; exports PGHOST, PGPORT, PGUSER,
 # PGDATABASE=postgres.
 sg_pg_start()
@@ -342,7 +345,8 @@ sg_pg_start()
 	# A free port can be taken between our check and the bind: try again then.
 	for attempt in 1 2 3; do
 		port=$(sg_free_port)
-		if sg_as_runner "$SG_BINDIR/pg_ctl" -D "$SG_PGDATA" -l "$SG_PGLOG" -w -t 60 \
+		if sg_as_runner "$SG_BINDIR/pg_ctl" -D "$SG_PGDATA" -l "$SG_PGLOG" -w \
+			-t "${SG_PG_START_TIMEOUT:-60}" ${SG_POSTGRES:+-p "$SG_POSTGRES"} \
 			-o "-p $port" start >/dev/null; then
 			export PGHOST=$dir/sock PGPORT=$port PGUSER=$SG_RUNNER PGDATABASE=postgres
 			sg_msg "cluster running: PGHOST=$PGHOST PGPORT=$PGPORT (and 127.0.0.1:$PGPORT)"

@@ -330,12 +330,17 @@ sg_collect_info(CURL *easy, SgAttempt *at)
 {
 	curl_off_t	ra = -1;
 	curl_off_t	connect_us = 0;
+	long		request_bytes = 0;
 
 	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &at->status);
 	if (curl_easy_getinfo(easy, CURLINFO_RETRY_AFTER, &ra) == CURLE_OK && ra > 0)
 		at->retry_after_ms = (long) Min(ra, (curl_off_t) 86400) * 1000;
 	if (curl_easy_getinfo(easy, CURLINFO_CONNECT_TIME_T, &connect_us) == CURLE_OK)
 		at->connected = connect_us > 0 || at->status > 0;
+	/* a connection reused from the cache has no connect time of its own */
+	if (curl_easy_getinfo(easy, CURLINFO_REQUEST_SIZE, &request_bytes) == CURLE_OK &&
+		request_bytes > 0)
+		at->connected = true;
 }
 
 /*

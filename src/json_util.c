@@ -69,9 +69,9 @@ static Jsonb *
 sg_parse_body(const char *body, size_t len, const char *what,
 			  const char *where, long status)
 {
-	char	   *text;
 	Datum		d = (Datum) 0;
 	MemoryContext oldcxt = CurrentMemoryContext;
+	char	   *volatile text = NULL;
 
 	if (len == 0)
 		ereport(ERROR,
@@ -79,16 +79,16 @@ sg_parse_body(const char *body, size_t len, const char *what,
 				 errmsg("empty response from Switchgrid for %s", what),
 				 where ? errdetail("HTTP %ld on %s with an empty body.", status, where) : 0));
 
-	text = pg_any_to_server(body, (int) len, PG_UTF8);
-
 	/*
-	 * jsonb_in() reports bad JSON as bad user input (22P02); here it is the
+	 * jsonb_in() reports bad JSON as bad user input (22P02), and the
+	 * encoding check bytes that are not UTF-8 as 22021; here it is the
 	 * remote side that misbehaved, so the error is re-raised as a protocol
 	 * violation.  The parser's own detail quotes the body, so it is rebuilt
 	 * from a copy without the token.
 	 */
 	PG_TRY();
 	{
+		text = pg_any_to_server(body, (int) len, PG_UTF8);
 		d = DirectFunctionCall1(jsonb_in, CStringGetDatum(text));
 	}
 	PG_CATCH();
@@ -101,7 +101,14 @@ sg_parse_body(const char *body, size_t len, const char *what,
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 			PG_RE_THROW();
 		FlushErrorState();
-		detail = sg_parse_error_detail(text);
+		/*
+		 * Not UTF-8: the encoding check's detail quotes a few bytes only.
+		 * Not JSON: the parser's detail quotes the body, so it is rebuilt.
+		 */
+		if (text == NULL)
+			detail = edata->detail ? edata->detail : edata->message;
+		else
+			detail = sg_parse_error_detail(text);
 		if (where != NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),

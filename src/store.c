@@ -29,6 +29,74 @@ sg_interval_seconds(double s)
 							   ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
 }
 
+/* True if "v" is a JSON string in the canonical form of a uuid. */
+static bool
+sg_is_uuid_value(const JsonbValue *v)
+{
+	int			i;
+
+	if (v == NULL || v->type != jbvString || v->val.string.len != 36)
+		return false;
+	for (i = 0; i < 36; i++)
+	{
+		char		c = v->val.string.val[i];
+
+		if (i == 8 || i == 13 || i == 18 || i == 23 ? c != '-' : !isxdigit((unsigned char) c))
+			return false;
+	}
+	return true;
+}
+
+/* True if the container is an object whose "id" is a uuid. */
+static bool
+sg_has_uuid_id(JsonbContainer *c)
+{
+	return JsonContainerIsObject(c) &&
+		sg_is_uuid_value(getKeyJsonValueFromContainer(c, "id", 2, NULL));
+}
+
+/*
+ * Raises a protocol violation unless an answer has the shape the record
+ * functions rely on: an object with a uuid "id" and, for an Order, a
+ * "requests" array (if any) of objects with uuid ids.  Without it, a
+ * well-formed answer of the wrong shape would end in whatever constraint or
+ * cast it happens to break.
+ */
+static void
+sg_check_shape(Jsonb *j, const char *what, bool with_requests)
+{
+	bool		ok = !JB_ROOT_IS_SCALAR(j) && sg_has_uuid_id(&j->root);
+
+	if (ok && with_requests)
+	{
+		JsonbValue *reqs = getKeyJsonValueFromContainer(&j->root, "requests", 8, NULL);
+
+		if (reqs != NULL && reqs->type != jbvNull)
+		{
+			ok = reqs->type == jbvBinary && JsonContainerIsArray(reqs->val.binary.data);
+			if (ok)
+			{
+				uint32		n = JsonContainerSize(reqs->val.binary.data);
+				uint32		i;
+
+				for (i = 0; i < n && ok; i++)
+				{
+					JsonbValue *r = getIthJsonbValueFromContainer(reqs->val.binary.data, i);
+
+					ok = r != NULL && r->type == jbvBinary && sg_has_uuid_id(r->val.binary.data);
+				}
+			}
+		}
+	}
+	if (!ok)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 with_requests ?
+				 errdetail("The answer is not an object with a uuid \"id\" and an array of requests with uuid ids.") :
+				 errdetail("The answer is not an object with a uuid \"id\".")));
+}
+
 void
 sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 {
@@ -36,6 +104,7 @@ sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 
+	sg_check_shape(ask, "an Ask", false);
 	values[0] = JsonbPGetDatum(ask);
 	values[1] = sg_interval_seconds(poll_in_s);
 	values[2] = BoolGetDatum(test_env > 0);
@@ -53,6 +122,7 @@ sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 
+	sg_check_shape(order, "an Order", true);
 	values[0] = JsonbPGetDatum(order);
 	if (sent_requests)
 		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(sent_requests));

@@ -58,6 +58,7 @@ import os
 import re
 import signal
 import socket
+import struct
 import sys
 import threading
 import time
@@ -1050,12 +1051,25 @@ class Fault:
     body: str | None
     truncate: bool
     malformed: bool
+    reset: bool = False
+    trickle_ms: int = 0
+    invalid_utf8: bool = False
+    nesting: int = 0
+    oversize: int = 0
+    redirect: str | None = None
 
     def to_json(self):
         return {"seq": self.seq, "method": self.method, "path": self.path.pattern,
                 "server": self.server, "times": self.times, "status": self.status,
                 "retry_after": self.retry_after, "delay_ms": self.delay_ms, "body": self.body,
-                "truncate": self.truncate, "malformed": self.malformed}
+                "truncate": self.truncate, "malformed": self.malformed, "reset": self.reset,
+                "trickle_ms": self.trickle_ms, "invalid_utf8": self.invalid_utf8,
+                "nesting": self.nesting, "oversize": self.oversize, "redirect": self.redirect}
+
+    def replaces_answer(self):
+        """True if the fault answers by itself instead of the real handler."""
+        return (self.status is not None or self.body is not None or self.nesting > 0
+                or self.oversize > 0 or self.redirect is not None)
 
 
 @dataclass
@@ -1162,7 +1176,8 @@ class Simulator:
 
     def add_fault(self, spec):
         check_keys(spec, [], (), ("method", "path", "times", "status", "retry_after", "delay_ms",
-                                  "body", "truncate", "malformed", "server"))
+                                  "body", "truncate", "malformed", "server", "reset", "trickle_ms",
+                                  "invalid_utf8", "nesting", "oversize", "redirect"))
         method = spec.get("method", "*")
         check_enum(method, ("GET", "POST", "DELETE", "PUT", "PATCH", "*"), ["method"])
         try:
@@ -1187,14 +1202,24 @@ class Simulator:
         if body is not None and not isinstance(body, str):
             raise bad_request("body must be a string (the raw body)", path=["body"])
         flags = {}
-        for k in ("truncate", "malformed"):
+        for k in ("truncate", "malformed", "reset", "invalid_utf8"):
             flags[k] = spec.get(k, False)
             if not isinstance(flags[k], bool):
                 raise bad_request("%s must be a boolean" % k, path=[k])
+        sizes = {}
+        for k, most in (("trickle_ms", 60000), ("nesting", 10000000), ("oversize", 1 << 30)):
+            sizes[k] = spec.get(k, 0)
+            if not isinstance(sizes[k], int) or isinstance(sizes[k], bool) or not 0 <= sizes[k] <= most:
+                raise bad_request("%s must be an integer from 0 to %d" % (k, most), path=[k])
+        redirect = spec.get("redirect")
+        if redirect is not None and (not isinstance(redirect, str)
+                                     or not redirect.startswith(("http://", "https://"))):
+            raise bad_request("redirect must be an http(s) URL", path=["redirect"])
         with self.lock:
             self._seq += 1
             f = Fault(self._seq, method, path, server, times, status, retry_after, delay, body,
-                      flags["truncate"], flags["malformed"])
+                      flags["truncate"], flags["malformed"], flags["reset"], sizes["trickle_ms"],
+                      flags["invalid_utf8"], sizes["nesting"], sizes["oversize"], redirect)
             self.faults.append(f)
             return f.to_json()
 
@@ -1896,23 +1921,49 @@ class SimHandler(BaseHTTPRequestHandler):
         status, content_type = resp.status, resp.content_type
         if fault is not None and fault.malformed:
             body, content_type = b'{"id": "broken', "application/json; charset=utf-8"
+        if fault is not None and fault.invalid_utf8 and body[:1] == b"{":
+            # the real answer, with a first member whose string is not UTF-8
+            body = b'{"note": "caf\xe9 \xc3\x28 \xff", ' + body[1:].lstrip()
+            if body.endswith(b", }"):
+                body = body[:-3] + b"}"
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         for k, v in resp.headers.items():
             self.send_header(k, v)
-        if fault is not None and fault.truncate:
-            # Announce the whole body, send half of it, hang up.
+        if fault is not None and (fault.truncate or fault.reset):
+            # Announce the whole body, send half of it, then hang up: with a
+            # FIN (truncate) or a TCP reset (reset).
             announced = len(body) if body else 64
             self.send_header("Content-Length", str(announced))
             self.end_headers()
             if self.command != "HEAD":
                 self.wfile.write(body[:len(body) // 2])
             self.close_connection = True
+            if fault.reset:
+                self._reset_connection()
             return
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
-        if self.command != "HEAD":
-            self.wfile.write(body)
+        if self.command == "HEAD":
+            return
+        if fault is not None and fault.trickle_ms:
+            # one byte at a time; a shutdown or a client that hangs up ends it
+            for i in range(len(body)):
+                self.wfile.write(body[i:i + 1])
+                if self.server.sim.stopping.wait(fault.trickle_ms / 1000.0):
+                    self.close_connection = True
+                    return
+            return
+        self.wfile.write(body)
+
+    def _reset_connection(self):
+        """Closes the connection with a TCP RST (SO_LINGER 0) instead of a FIN."""
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            os.close(sock.detach())
+        except OSError:
+            pass
 
     def _zone(self, path):
         if self.server.role == "data":
@@ -1989,7 +2040,7 @@ class SimHandler(BaseHTTPRequestHandler):
     def _answer(self, zone, path, query, body, auth, fault):
         """The Response: the fault's, or the real one of the zone's router."""
         try:
-            if fault is not None and (fault.status is not None or fault.body is not None):
+            if fault is not None and fault.replaces_answer():
                 resp = self._fault_response(fault)
             elif zone == "control":
                 resp = self._control(path, query, body)
@@ -2014,6 +2065,16 @@ class SimHandler(BaseHTTPRequestHandler):
         headers = {}
         if fault.retry_after is not None:
             headers["Retry-After"] = str(math.ceil(fault.retry_after))     # whole seconds (RFC 9110)
+        if fault.redirect is not None:
+            headers["Location"] = fault.redirect
+            return Response(fault.status or 302, b"", "text/plain; charset=utf-8", headers)
+        if fault.nesting:
+            body = b'{"id": ' + b"[" * fault.nesting + b"]" * fault.nesting + b"}"
+            return Response(status, body, "application/json; charset=utf-8", headers)
+        if fault.oversize:
+            pad = max(fault.oversize - 11, 0)
+            body = b'{"pad": "' + b"x" * pad + b'"}'
+            return Response(status, body, "application/json; charset=utf-8", headers)
         if fault.body is not None:
             body = fault.body.encode()
             return Response(status, body, _guess_type(body), headers)

@@ -882,6 +882,48 @@ class ApiTest(unittest.TestCase):
         with self.assertRaises(ValueError):
             r.json
 
+    def test_54_fault_reset_trickle_bodies(self):
+        u = urllib.parse.urlsplit(READY["base_url"])
+        oid = str(uuid.uuid4())
+        # reset: half the announced body, then a TCP reset
+        ctl("POST", "/faults", {"method": "GET", "path": "/order/", "reset": True})
+        conn = http.client.HTTPConnection(u.hostname, u.port, timeout=5)
+        conn.request("GET", u.path + "/order/" + oid, headers=AUTH)
+        res = conn.getresponse()
+        with self.assertRaises((http.client.IncompleteRead, ConnectionResetError)):
+            res.read()
+        conn.close()
+        # trickle: a byte at a time, the whole body in the end
+        ctl("POST", "/faults", {"method": "GET", "path": "/order/", "trickle_ms": 2})
+        t = time.monotonic()
+        r = api("GET", "/order/" + oid)
+        self.assertEqual(r.status, 404)
+        self.assertGreaterEqual(time.monotonic() - t, len(r.body) * 0.002)
+        self.assertEqual(r.json["error"], "Not Found")
+        # invalid UTF-8 in the real answer; deep nesting; a body of an exact size
+        ctl("POST", "/faults", {"method": "GET", "path": "/order/", "invalid_utf8": True})
+        r = api("GET", "/order/" + oid)
+        self.assertEqual(r.status, 404)
+        with self.assertRaises(UnicodeDecodeError):
+            r.body.decode("utf-8")
+        self.assertEqual(json.loads(r.body.decode("latin-1"))["error"], "Not Found")
+        ctl("POST", "/faults", {"method": "GET", "path": "/order/", "nesting": 1000})
+        r = api("GET", "/order/" + oid)
+        self.assertEqual((r.status, r.body[:9], len(r.body)), (200, b'{"id": [[', 2008))
+        ctl("POST", "/faults", {"method": "GET", "path": "/order/", "oversize": 5000, "status": 503})
+        r = api("GET", "/order/" + oid)
+        self.assertEqual((r.status, len(r.body)), (503, 5000))
+        self.assertEqual(len(r.json["pad"]), 4989)
+        # a redirect to another host (the data server)
+        target = READY["data_url"] + "/files/%s.json" % oid
+        ctl("POST", "/faults", {"method": "GET", "path": "/order/", "redirect": target})
+        r = api("GET", "/order/" + oid)
+        self.assertEqual((r.status, r.headers["location"]), (302, target))
+        self.assertEqual(api("GET", "/order/" + oid).status, 404)     # each fault used once
+        for bad in ({"reset": 1}, {"trickle_ms": -1}, {"nesting": "deep"}, {"oversize": 1.5},
+                    {"redirect": "ftp://x"}):
+            self.assertEqual(fetch("POST", READY["control_url"] + "/faults", bad).status, 400, bad)
+
     # -- webhooks -----------------------------------------------------------------------
 
     def test_60_webhooks(self):
