@@ -98,6 +98,16 @@ sg_parse_body(const char *body, size_t len, const char *what,
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
+		if (edata->sqlerrcode == ERRCODE_STATEMENT_TOO_COMPLEX)
+		{
+			/* nested deeper than max_stack_depth lets the parser go */
+			FlushErrorState();
+			ereport(ERROR,
+					(errcode(ERRCODE_PROTOCOL_VIOLATION),
+					 errmsg("malformed response from Switchgrid for %s", what),
+					 where ? errdetail("HTTP %ld on %s: the JSON is nested too deeply.", status, where)
+					 : errdetail("The JSON is nested too deeply.")));
+		}
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 			PG_RE_THROW();
 		FlushErrorState();
