@@ -255,12 +255,17 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 				 errmsg("the URL of this request is too long"),
 				 errdetail("It is %zu bytes.", strlen(url))));
 	rc |= curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L);
+	/*
+	 * A URL is checked before it is fetched (https, or plain http to
+	 * loopback); the target of a redirect cannot be, so a redirect may only
+	 * lead to https.
+	 */
 #if LIBCURL_VERSION_NUM >= 0x075500
 	rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	rc |= curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+	rc |= curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS_STR, "https");
 #else
 	rc |= curl_easy_setopt(easy, CURLOPT_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
-	rc |= curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long) (CURLPROTO_HTTP | CURLPROTO_HTTPS));
+	rc |= curl_easy_setopt(easy, CURLOPT_REDIR_PROTOCOLS, (long) CURLPROTO_HTTPS);
 #endif
 	rc |= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYPEER, 1L);
 	rc |= curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, 2L);

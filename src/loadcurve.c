@@ -160,7 +160,7 @@ switchgrid_loadcurve(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("no load-curve data for request %s", id),
-				 errdetail("Switchgrid has no data for this request, or not yet."),
+				 errdetail("Switchgrid has no load-curve data for this request: it is not finished, it failed, or it is not a load curve."),
 				 errhint("Check that the request is a LOADCURVE request and that switchgrid_order_status() shows it as SUCCESS.")));
 
 	memset(&sink, 0, sizeof(sink));

@@ -151,6 +151,44 @@ sg_bad_datetime(const char *s, const char *field)
 			 errdetail("Use an ISO 8601 date or date-time such as 2024-12-10, 2024-12-10T00:00:00Z, 2024-12-10T00:00:00+01:00 or 2024-12-10T00:00:00[Europe/Paris].")));
 }
 
+/*
+ * timestamptz_in() of "pgform", the PostgreSQL spelling of the API
+ * date-time "s": a date that does not exist (month 13, February 30) is
+ * reported as a bad "s" (22007), without timestamptz_in()'s hint about
+ * DateStyle, which does not apply to the API's fixed format.
+ */
+static TimestampTz
+sg_timestamptz_in_checked(const char *pgform, const char *s, const char *field)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile TimestampTz ts = 0;
+	volatile bool bad = false;
+
+	PG_TRY();
+	{
+		ts = DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
+													 CStringGetDatum(pgform),
+													 ObjectIdGetDatum(InvalidOid),
+													 Int32GetDatum(-1)));
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		FreeErrorData(edata);
+		bad = true;
+	}
+	PG_END_TRY();
+	if (bad)
+		sg_bad_datetime(s, field);
+	return ts;
+}
+
 TimestampTz
 sg_parse_api_datetime(const char *s, const char *field)
 {
@@ -180,10 +218,7 @@ sg_parse_api_datetime(const char *s, const char *field)
 	else
 		appendStringInfoString(&pgform, "+00");
 
-	return DatumGetTimestampTz(DirectFunctionCall3(timestamptz_in,
-												   CStringGetDatum(pgform.data),
-												   ObjectIdGetDatum(InvalidOid),
-												   Int32GetDatum(-1)));
+	return sg_timestamptz_in_checked(pgform.data, s, field);
 }
 
 char *

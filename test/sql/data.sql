@@ -51,6 +51,12 @@ FROM switchgrid_data(:'order_id', :'c68') d;
 -- the data host never received the API token
 \! python3 test/sim/simctl.py auth-seen --server data
 
+-- a dataUrl may redirect, but only to https: where a redirect leads is not
+-- checked against the loopback rule, so plain http is refused there
+\! python3 test/sim/simctl.py fault '{"server": "data", "path": "/", "redirect": "http://127.0.0.1:9/elsewhere.json"}'
+SELECT sqlstate_of(format('SELECT switchgrid_data(%L, %L)', :'order_id', :'r65'));
+\! python3 test/sim/simctl.py clear-faults
+
 -- a load curve has no dataUrl; a failed request has no data
 SELECT sqlstate_of(format('SELECT switchgrid_data(%L, %L)', :'order_id', :'lc'));
 SELECT sqlstate_of(format('SELECT switchgrid_data(%L, %L)', :'order_id', :'failed'));
