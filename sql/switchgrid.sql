@@ -305,7 +305,11 @@ BEGIN
         prms = CASE WHEN EXCLUDED.prms = '{}' THEN t.prms ELSE EXCLUDED.prms END,
         consent_ids = EXCLUDED.consent_ids, raw = EXCLUDED.raw, updated_at = now(),
         next_poll_at = EXCLUDED.next_poll_at, last_error = NULL, polls = t.polls + 1,
-        failures = 0, test_env = COALESCE(in_test_env, t.test_env);
+        failures = 0, test_env = COALESCE(in_test_env, t.test_env)
+    -- an answer older than the one recorded (two look-ups racing) changes nothing
+    WHERE NOT (t.status NOT IN ('CREATED', 'PENDING_ADDRESS_CHECK',
+                                'PREPARING_CONSENT_COLLECTION', 'PENDING_USER_ACTION')
+               AND waiting);
 
     IF a->>'status' = 'ACCEPTED' AND old_status IS DISTINCT FROM 'ACCEPTED' THEN
         PERFORM switchgrid.notify('ask.accepted',
@@ -372,7 +376,10 @@ BEGIN
         raw = EXCLUDED.raw, updated_at = now(), last_error = NULL, polls = t.polls + 1,
         failures = 0,
         next_poll_at = CASE WHEN t.finished_at IS NULL AND NOT terminal
-                            THEN EXCLUDED.next_poll_at END;
+                            THEN EXCLUDED.next_poll_at END
+    -- an answer older than the one recorded (two look-ups racing) changes nothing
+    WHERE NOT (t.status IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED')
+               AND NOT terminal);
 
     FOR r IN SELECT * FROM jsonb_array_elements(COALESCE(o->'requests', '[]')) LOOP
         s := CASE WHEN jsonb_typeof(sent) = 'array' THEN sent->pos
@@ -404,7 +411,9 @@ BEGIN
             next_fetch_at = CASE WHEN t.fetched_at IS NULL AND EXCLUDED.status = 'SUCCESS'
                                  THEN COALESCE(t.next_fetch_at, EXCLUDED.next_fetch_at) END,
             -- a download given up on starts afresh when the order is looked up again
-            failures = CASE WHEN t.next_fetch_at IS NULL THEN 0 ELSE t.failures END;
+            failures = CASE WHEN t.next_fetch_at IS NULL THEN 0 ELSE t.failures END
+        WHERE NOT (t.status IN ('SUCCESS', 'FAILED')
+                   AND EXCLUDED.status NOT IN ('SUCCESS', 'FAILED'));
 
         IF r->>'status' = 'FAILED' AND old.status IS DISTINCT FROM 'FAILED' THEN
             PERFORM switchgrid.notify('request.finished',
@@ -597,12 +606,15 @@ END $$;
 -- lock_not_available (55P03) if another transaction holds one: the worker
 -- calls it first in each of its record transactions, so that a user's
 -- transaction holding a row delays that item only.  "kind" is 'order', 'ask'
--- or 'request' (a download).
+-- or 'request' (a download).  Returns false for a download stored meanwhile
+-- (by switchgrid_wait(), say): it is not stored twice.
 CREATE FUNCTION switchgrid.lock_for_record(kind text, id uuid)
-RETURNS void
+RETURNS boolean
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
+DECLARE
+    stored boolean;
 BEGIN
     IF kind = 'ask' THEN
         PERFORM 1 FROM switchgrid.asks WHERE ask_id = id FOR UPDATE NOWAIT;
@@ -613,8 +625,11 @@ BEGIN
         PERFORM 1 FROM switchgrid.orders
         WHERE order_id = (SELECT r.order_id FROM switchgrid.requests r WHERE r.request_id = id)
         FOR UPDATE NOWAIT;
-        PERFORM 1 FROM switchgrid.requests WHERE request_id = id FOR UPDATE NOWAIT;
+        SELECT fetched_at IS NOT NULL INTO stored
+        FROM switchgrid.requests WHERE request_id = id FOR UPDATE NOWAIT;
+        RETURN NOT coalesce(stored, false);
     END IF;
+    RETURN true;
 END $$;
 
 -- The state of an Order as switchgrid_wait() sees it.

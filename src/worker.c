@@ -747,13 +747,14 @@ sg_lookup_allowed(const char *order_id, TimestampTz now, bool *dropped)
  * returns are looked up within the budget.  Sets *more if events are left.
  */
 static List *
-sg_take_webhook_hints(List *work, bool *more)
+sg_take_webhook_hints(List *work, MemoryContext cxt, bool *more)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
 	TimestampTz now = GetCurrentTimestamp();
 	int			dropped = 0;
 	uint64		i;
+	MemoryContext old;
 
 	sg_memo_prune(sg_looked_up, now);
 
@@ -761,6 +762,7 @@ sg_take_webhook_hints(List *work, bool *more)
 	if (SPI_execute_with_args("SELECT id::text FROM switchgrid.take_webhook_events($1) AS id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not take webhook events");
+	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
@@ -771,6 +773,7 @@ sg_take_webhook_hints(List *work, bool *more)
 		else if (over_budget)
 			dropped++;
 	}
+	MemoryContextSwitchTo(old);
 	if (dropped > 0)
 		ereport(LOG,
 				(errmsg("switchgrid worker: %d unknown orders named by webhooks were not looked up",
@@ -810,11 +813,13 @@ sg_hold(SgWorkKind kind, const char *id, bool locked)
  * *more if the kind hit its limit.
  */
 static List *
-sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, bool *more)
+sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, MemoryContext cxt,
+				 bool *more)
 {
 	Oid			types[2] = {INT4OID, UUIDARRAYOID};
 	Datum		values[2];
 	uint64		i;
+	MemoryContext old;
 
 	values[0] = Int32GetDatum(sg_due_limit[kind]);
 	values[1] = sg_memo_waiting_ids(sg_held, kind, now);
@@ -823,6 +828,7 @@ sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, bool *more)
 	if (SPI_processed == (uint64) sg_due_limit[kind])
 		*more = true;
 
+	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -849,6 +855,7 @@ sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, bool *more)
 		}
 		work = lappend(work, w);
 	}
+	MemoryContextSwitchTo(old);
 	return work;
 }
 
@@ -868,13 +875,12 @@ sg_read_due(bool *more)
 	sg_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* SPI_getvalue() copies into the current context: keep them in the round's */
-	MemoryContextSwitchTo(cxt);
-	work = sg_take_webhook_hints(work, more);
-	work = sg_read_due_kind(work, SG_WORK_ORDER, now, more);
-	work = sg_read_due_kind(work, SG_WORK_ASK, now, more);
+	/* each reads into the round's context: SPI's is gone at SPI_finish() */
+	work = sg_take_webhook_hints(work, cxt, more);
+	work = sg_read_due_kind(work, SG_WORK_ORDER, now, cxt, more);
+	work = sg_read_due_kind(work, SG_WORK_ASK, now, cxt, more);
 	if (sg_auto_fetch)
-		work = sg_read_due_kind(work, SG_WORK_FETCH, now, more);
+		work = sg_read_due_kind(work, SG_WORK_FETCH, now, cxt, more);
 	SPI_finish();
 	sg_commit();
 	MemoryContextSwitchTo(cxt);
@@ -946,17 +952,24 @@ sg_record_failure(SgWork *w, const char *message, long retry_after_ms)
 					 GetCurrentTimestamp() + (TimestampTz) (delay_s * USECS_PER_SEC));
 }
 
-/* Takes the item's row locks without waiting: raises 55P03 if one is held. */
-static void
+/*
+ * Takes the item's row locks without waiting: raises 55P03 if one is held.
+ * Returns false if there is nothing left to record (a download that
+ * switchgrid_wait() stored meanwhile).
+ */
+static bool
 sg_lock_for_record(SgWork *w)
 {
 	Oid			types[2] = {TEXTOID, UUIDOID};
 	Datum		values[2];
+	Datum		todo;
+	bool		isnull;
 
 	values[0] = CStringGetTextDatum(sg_kind_names[w->kind]);
 	values[1] = DirectFunctionCall1(uuid_in, CStringGetDatum(w->id));
 	(void) sg_spi_as_owner("SELECT switchgrid.lock_for_record($1, $2)",
-						   2, types, values, NULL, NULL, NULL);
+						   2, types, values, NULL, &todo, &isnull);
+	return !isnull && DatumGetBool(todo);
 }
 
 /*
@@ -974,8 +987,9 @@ sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
 	sg_begin();
 	PG_TRY();
 	{
-		sg_lock_for_record(w);
-		if (resp != NULL)
+		if (!sg_lock_for_record(w))
+			;					/* stored meanwhile: not twice */
+		else if (resp != NULL)
 			sg_record_success(w, resp);
 		else
 			sg_record_failure(w, message, retry_after_ms);
