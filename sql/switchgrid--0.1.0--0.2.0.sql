@@ -33,8 +33,8 @@ $$;
 -- The worker's side of webhooks.  Takes up to "max" committed events not
 -- taken yet and marks them handled.  An Ask or Order they name that is still
 -- followed (or an Order given up on, which is revived) is polled now, but at
--- most once a second whatever the number of events: one not recorded or
--- polled in the last second.  Rows another transaction holds are skipped,
+-- most once a second whatever the number of events: one never polled, or
+-- not recorded or polled in the last second.  Rows another transaction holds are skipped,
 -- never waited for.  Returns the distinct Orders named that are not recorded
 -- here: the worker looks them up, within its budget.
 CREATE FUNCTION switchgrid.take_webhook_events(max integer)
@@ -60,13 +60,13 @@ BEGIN
     UPDATE switchgrid.asks SET next_poll_at = now()
     WHERE ask_id IN (SELECT ask_id FROM switchgrid.asks
                      WHERE ask_id = ANY (ask_ids) AND next_poll_at > now()
-                       AND updated_at < now() - interval '1 second'
+                       AND (polls = 0 OR updated_at < now() - interval '1 second')
                      FOR NO KEY UPDATE SKIP LOCKED);
     UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
     WHERE order_id IN (SELECT order_id FROM switchgrid.orders
                        WHERE order_id = ANY (order_ids) AND finished_at IS NULL
                          AND (next_poll_at IS NULL OR next_poll_at > now())
-                         AND updated_at < now() - interval '1 second'
+                         AND (polls = 0 OR updated_at < now() - interval '1 second')
                        FOR NO KEY UPDATE SKIP LOCKED);
 
     RETURN QUERY

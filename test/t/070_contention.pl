@@ -31,6 +31,8 @@ $node->safe_psql('postgres', q{
 	GRANT EXECUTE ON FUNCTION switchgrid_order(jsonb, uuid), switchgrid_order_status(uuid),
 	    switchgrid_request(text, text[], text, timestamptz, timestamptz, boolean),
 	    switchgrid_wait(uuid, interval), switchgrid_webhook(jsonb) TO app});
+sign_consent($node, 'postgres',
+	[ [ 'Jeanne Dupond', '09111642617347' ], [ 'SARL Les Tanneurs', '30001234567890' ] ]);
 
 sub order_finished
 {
