@@ -572,9 +572,9 @@ sg_memo_prune(HTAB *memo, TimestampTz before)
 			(void) hash_search(memo, &m->key, HASH_REMOVE, NULL);
 }
 
-/* The earliest time in the memo, or DT_NOEND if it is empty. */
+/* The earliest time in the memo after "after", or DT_NOEND if none. */
 static TimestampTz
-sg_memo_earliest(HTAB *memo)
+sg_memo_earliest(HTAB *memo, TimestampTz after)
 {
 	HASH_SEQ_STATUS seq;
 	SgMemo	   *m;
@@ -582,7 +582,8 @@ sg_memo_earliest(HTAB *memo)
 
 	hash_seq_init(&seq, memo);
 	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
-		t = Min(t, m->until);
+		if (m->until > after)
+			t = Min(t, m->until);
 	return t;
 }
 
@@ -987,12 +988,14 @@ sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
 	sg_begin();
 	PG_TRY();
 	{
-		if (!sg_lock_for_record(w))
-			;					/* stored meanwhile: not twice */
-		else if (resp != NULL)
-			sg_record_success(w, resp);
-		else
-			sg_record_failure(w, message, retry_after_ms);
+		/* a download stored meanwhile (by switchgrid_wait()) is not stored twice */
+		if (sg_lock_for_record(w))
+		{
+			if (resp != NULL)
+				sg_record_success(w, resp);
+			else
+				sg_record_failure(w, message, retry_after_ms);
+		}
 		sg_commit();
 	}
 	PG_CATCH();
@@ -1141,7 +1144,13 @@ sg_next_due_ms(void)
 	Datum		values[4];
 	MemoryContext cxt = CurrentMemoryContext;
 	TimestampTz now = GetCurrentTimestamp();
-	TimestampTz soonest = Min(sg_memo_earliest(sg_held), sg_memo_earliest(sg_handed));
+	/*
+	 * A held item whose time has come is due in its table again (the query
+	 * below sees it) or is not due at all any more: only the times still to
+	 * come count.  A handed-over Order is due whenever its time has come.
+	 */
+	TimestampTz soonest = Min(sg_memo_earliest(sg_held, now),
+							  sg_memo_earliest(sg_handed, DT_NOBEGIN));
 	long		ms = sg_poll_interval_ms;
 	bool		isnull;
 	Datum		d;
