@@ -35,12 +35,16 @@ DATA_built = sql/$(EXTENSION)--$(EXTVERSION).sql
 DATA = $(filter-out $(DATA_built),$(wildcard sql/$(EXTENSION)--*.sql))
 PGFILEDESC = "switchgrid - Switchgrid (Enedis meter data) API client"
 
-# Tests: pg_regress files in test/sql and test/expected, TAP in test/t.
+# Tests: pg_regress files in test/sql and test/expected, isolation specs in
+# test/specs (expected output in test/expected too), TAP in test/t.
 # "make installcheck" starts the simulator around pg_regress
 # (test/with-simulator), so it runs against any server that preloads the
 # library.
 REGRESS = init search ask order loadcurve data tracking errors bad_input security
 REGRESS_OPTS = --inputdir=test
+# pg_isolation_regress: test/specs and test/expected; the lock order
+ISOLATION = order_locks webhook_poll ask_lookup
+ISOLATION_OPTS = --inputdir=test
 TAP_TESTS = 1
 PROVE_TESTS ?= test/t/*.pl
 

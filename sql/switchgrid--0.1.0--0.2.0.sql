@@ -26,14 +26,25 @@ AS $$
 $$;
 REVOKE ALL ON FUNCTION switchgrid.expire_webhook_events(interval, integer) FROM PUBLIC;
 
-CREATE OR REPLACE FUNCTION switchgrid.record_webhook(payload jsonb, tag text, created timestamptz,
+-- Webhooks are hints the worker takes after commit: an event records when
+-- the worker took it.  Events kept from 0.1.0 were acted on when they were
+-- received.
+ALTER TABLE switchgrid.webhook_events ADD COLUMN handled_at timestamptz;
+UPDATE switchgrid.webhook_events SET handled_at = received_at;
+CREATE INDEX ON switchgrid.webhook_events (event_id) WHERE handled_at IS NULL;
+
+DROP FUNCTION switchgrid.record_webhook(jsonb, text, timestamptz, uuid, uuid, uuid, text);
+-- A webhook event, from the receiving transaction: only kept.  It is a hint
+-- that the worker takes once the transaction has committed
+-- (switchgrid.take_webhook_events); nothing else is touched here, so a
+-- webhook never locks an Order or Ask row, and a rolled-back one costs
+-- nothing.
+CREATE FUNCTION switchgrid.record_webhook(payload jsonb, tag text, created timestamptz,
                                           ask uuid, ord uuid, req uuid, req_type text)
-RETURNS boolean
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    known boolean;
 BEGIN
     -- an event is a few hundred bytes: a huge one is not kept
     IF pg_column_size(payload) > 65536 THEN
@@ -45,17 +56,246 @@ BEGIN
     INSERT INTO switchgrid.webhook_events (tag, created_at, ask_id, order_id, request_id,
                                            request_type, payload)
     VALUES (tag, created, ask, ord, req, req_type, payload);
-    IF ask IS NOT NULL THEN
-        UPDATE switchgrid.asks SET next_poll_at = now()
-        WHERE ask_id = ask AND next_poll_at IS NOT NULL;
-        known := EXISTS (SELECT 1 FROM switchgrid.asks WHERE ask_id = ask);
-    ELSE
-        UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
-        WHERE order_id = ord AND finished_at IS NULL;
-        known := EXISTS (SELECT 1 FROM switchgrid.orders WHERE order_id = ord);
-    END IF;
-    RETURN known;
 END $$;
+
+-- The worker's side of webhooks.  Takes up to "max" committed events not
+-- taken yet and marks them handled.  An Ask or Order they name that is still
+-- followed (or an Order given up on, which is revived) is polled now, but at
+-- most once a second whatever the number of events: one never polled, or
+-- not recorded or polled in the last second.  Rows another transaction holds are skipped,
+-- never waited for.  Returns the distinct Orders named that are not recorded
+-- here: the worker looks them up, within its budget.
+CREATE FUNCTION switchgrid.take_webhook_events(max integer)
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ask_ids uuid[];
+    order_ids uuid[];
+BEGIN
+    WITH taken AS (
+        UPDATE switchgrid.webhook_events SET handled_at = now()
+        WHERE event_id IN (SELECT event_id FROM switchgrid.webhook_events
+                           WHERE handled_at IS NULL ORDER BY event_id LIMIT max
+                           FOR UPDATE SKIP LOCKED)
+        RETURNING ask_id, order_id)
+    SELECT array_agg(DISTINCT ask_id) FILTER (WHERE ask_id IS NOT NULL),
+           array_agg(DISTINCT order_id) FILTER (WHERE order_id IS NOT NULL)
+    INTO ask_ids, order_ids
+    FROM taken;
+
+    UPDATE switchgrid.asks SET next_poll_at = now()
+    WHERE ask_id IN (SELECT ask_id FROM switchgrid.asks
+                     WHERE ask_id = ANY (ask_ids) AND next_poll_at > now()
+                       AND (polls = 0 OR updated_at < now() - interval '1 second')
+                     FOR NO KEY UPDATE SKIP LOCKED);
+    UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
+    WHERE order_id IN (SELECT order_id FROM switchgrid.orders
+                       WHERE order_id = ANY (order_ids) AND finished_at IS NULL
+                         AND (next_poll_at IS NULL OR next_poll_at > now())
+                         AND (polls = 0 OR updated_at < now() - interval '1 second')
+                       FOR NO KEY UPDATE SKIP LOCKED);
+
+    RETURN QUERY
+        SELECT o FROM unnest(order_ids) AS o
+        WHERE NOT EXISTS (SELECT 1 FROM switchgrid.orders WHERE order_id = o);
+END $$;
+
+-- Takes, without waiting, the row locks that recording an item needs, in the
+-- documented order: an Order's row, then its requests' rows.  Raises
+-- lock_not_available (55P03) if another transaction holds one: the worker
+-- calls it first in each of its record transactions, so that a user's
+-- transaction holding a row delays that item only.  "kind" is 'order', 'ask'
+-- or 'request' (a download).  Returns false for a download stored meanwhile
+-- (by switchgrid_wait(), say): it is not stored twice.
+CREATE FUNCTION switchgrid.lock_for_record(kind text, id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored boolean;
+BEGIN
+    IF kind = 'ask' THEN
+        PERFORM 1 FROM switchgrid.asks WHERE ask_id = id FOR UPDATE NOWAIT;
+    ELSIF kind = 'order' THEN
+        PERFORM 1 FROM switchgrid.orders WHERE order_id = id FOR UPDATE NOWAIT;
+        PERFORM 1 FROM switchgrid.requests WHERE order_id = id FOR UPDATE NOWAIT;
+    ELSE
+        PERFORM 1 FROM switchgrid.orders
+        WHERE order_id = (SELECT r.order_id FROM switchgrid.requests r WHERE r.request_id = id)
+        FOR UPDATE NOWAIT;
+        SELECT fetched_at IS NOT NULL INTO stored
+        FROM switchgrid.requests WHERE request_id = id FOR UPDATE NOWAIT;
+        RETURN NOT coalesce(stored, false);
+    END IF;
+    RETURN true;
+END $$;
+
+-- The worker never waits on a row another transaction holds, and an answer
+-- older than the one recorded changes nothing.
+-- A failed attempt: kept for switchgrid.pending, retried at "retry_at"
+-- (updated_at says when an Ask or Order was last tried).
+-- After 50 failures in a row the worker gives up on the item (next_* is
+-- cleared, the error stays); switchgrid_order_status() or a webhook revives it.
+CREATE OR REPLACE FUNCTION switchgrid.record_failure(kind text, id uuid, error text, retry_at timestamptz)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    IF kind = 'ask' THEN
+        UPDATE switchgrid.asks SET last_error = error, failures = failures + 1,
+               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END,
+               updated_at = now()
+        WHERE ask_id = id;
+    ELSIF kind = 'order' THEN
+        UPDATE switchgrid.orders SET last_error = error, failures = failures + 1,
+               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END,
+               updated_at = now()
+        WHERE order_id = id;
+    ELSE
+        UPDATE switchgrid.requests SET last_error = error, failures = failures + 1,
+               next_fetch_at = CASE WHEN failures + 1 < 50 THEN retry_at END
+        WHERE request_id = id;
+    END IF;
+END $$;
+
+-- Upserts an Ask; "poll_in" is when the worker should look at it again if it
+-- is still waiting for a signature.
+CREATE OR REPLACE FUNCTION switchgrid.record_ask(a jsonb, poll_in interval DEFAULT '5 seconds',
+                                      in_test_env boolean DEFAULT NULL)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    old_status text;
+    id uuid := (a->>'id')::uuid;
+    waiting boolean := a->>'status' IN ('CREATED', 'PENDING_ADDRESS_CHECK',
+                                          'PREPARING_CONSENT_COLLECTION', 'PENDING_USER_ACTION');
+BEGIN
+    SELECT status INTO old_status FROM switchgrid.asks WHERE ask_id = id FOR UPDATE;
+    INSERT INTO switchgrid.asks AS t (ask_id, status, created_at, accepted_at, user_url,
+                                      prms, consent_ids, raw, next_poll_at, test_env)
+    VALUES (id, a->>'status', switchgrid.api_time(a->>'createdAt'),
+            switchgrid.api_time(a->>'acceptedAt'),
+            a->'consentCollectionDetails'->>'userUrl',
+            COALESCE(ARRAY(SELECT c->>'prm' FROM jsonb_array_elements(
+                               CASE WHEN jsonb_typeof(a->'contracts') = 'array'
+                                    THEN a->'contracts' ELSE '[]' END) c
+                           WHERE c->>'prm' IS NOT NULL), '{}'),
+            a->'consentIds', a,
+            CASE WHEN waiting THEN now() + poll_in END, COALESCE(in_test_env, false))
+    ON CONFLICT (ask_id) DO UPDATE
+    SET status = EXCLUDED.status, created_at = EXCLUDED.created_at,
+        accepted_at = EXCLUDED.accepted_at,
+        user_url = COALESCE(EXCLUDED.user_url, t.user_url),
+        prms = CASE WHEN EXCLUDED.prms = '{}' THEN t.prms ELSE EXCLUDED.prms END,
+        consent_ids = EXCLUDED.consent_ids, raw = EXCLUDED.raw, updated_at = now(),
+        next_poll_at = EXCLUDED.next_poll_at, last_error = NULL, polls = t.polls + 1,
+        failures = 0, test_env = COALESCE(in_test_env, t.test_env)
+    -- an answer older than the one recorded (two look-ups racing) changes nothing
+    WHERE NOT (t.status NOT IN ('CREATED', 'PENDING_ADDRESS_CHECK',
+                                'PREPARING_CONSENT_COLLECTION', 'PENDING_USER_ACTION')
+               AND waiting);
+
+    IF a->>'status' = 'ACCEPTED' AND old_status IS DISTINCT FROM 'ACCEPTED' THEN
+        PERFORM switchgrid.notify('ask.accepted',
+            jsonb_build_object('ask_id', id, 'status', a->>'status'));
+    END IF;
+END $$;
+
+-- Upserts an Order and its requests.  "sent" is the request array as it was
+-- POSTed, if known: the API's answer may not repeat prms, direction and
+-- period.  "poll_in" is when to look at the order again if not terminal;
+-- "fetch" says whether finished requests should be downloaded.
+CREATE OR REPLACE FUNCTION switchgrid.record_order(o jsonb, sent jsonb DEFAULT NULL,
+                                        consent uuid DEFAULT NULL,
+                                        poll_in interval DEFAULT '1 second',
+                                        do_fetch boolean DEFAULT true)
+RETURNS void
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id uuid := (o->>'id')::uuid;
+    terminal boolean := o->>'status' IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED');
+    r jsonb;
+    s jsonb;
+    pos integer := 0;
+    old record;
+BEGIN
+    INSERT INTO switchgrid.orders AS t (order_id, consent_id, status, created_at, raw, next_poll_at)
+    VALUES (id, consent, o->>'status', switchgrid.api_time(o->>'createdAt'), o,
+            CASE WHEN NOT terminal THEN now() + poll_in END)
+    ON CONFLICT (order_id) DO UPDATE
+    SET status = EXCLUDED.status,
+        consent_id = COALESCE(t.consent_id, EXCLUDED.consent_id),
+        created_at = COALESCE(EXCLUDED.created_at, t.created_at),
+        raw = EXCLUDED.raw, updated_at = now(), last_error = NULL, polls = t.polls + 1,
+        failures = 0,
+        next_poll_at = CASE WHEN t.finished_at IS NULL AND NOT terminal
+                            THEN EXCLUDED.next_poll_at END
+    -- an answer older than the one recorded (two look-ups racing) changes nothing
+    WHERE NOT (t.status IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED')
+               AND NOT terminal);
+
+    FOR r IN SELECT * FROM jsonb_array_elements(COALESCE(o->'requests', '[]')) LOOP
+        s := CASE WHEN jsonb_typeof(sent) = 'array' THEN sent->pos
+                  WHEN jsonb_typeof(sent) = 'object' AND pos = 0 THEN sent END;
+        SELECT status, fetched_at INTO old FROM switchgrid.requests
+        WHERE request_id = (r->>'id')::uuid FOR UPDATE;
+
+        INSERT INTO switchgrid.requests AS t
+            (request_id, order_id, position, type, prms, direction, since, until,
+             retry_after_activation, status, ordered_at, completed_at, data_url,
+             error_message, raw, next_fetch_at)
+        VALUES ((r->>'id')::uuid, id, pos, r->>'type',
+                ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'prms', s->'prms', '[]'))),
+                COALESCE(r->>'direction', s->>'direction'),
+                COALESCE(r->>'since', s->>'since'), COALESCE(r->>'until', s->>'until'),
+                COALESCE((r->>'enedisRetryAfterLoadcurveActivation')::boolean,
+                         (s->>'enedisRetryAfterLoadcurveActivation')::boolean, false),
+                r->>'status', switchgrid.api_time(r->>'orderedAt'),
+                switchgrid.api_time(r->>'completedAt'), r->>'dataUrl', r->>'errorMessage', r,
+                CASE WHEN r->>'status' = 'SUCCESS' AND do_fetch THEN now() END)
+        ON CONFLICT (request_id) DO UPDATE
+        SET status = EXCLUDED.status, completed_at = EXCLUDED.completed_at,
+            ordered_at = EXCLUDED.ordered_at, data_url = EXCLUDED.data_url,
+            error_message = EXCLUDED.error_message, raw = EXCLUDED.raw,
+            prms = CASE WHEN EXCLUDED.prms = '{}' THEN t.prms ELSE EXCLUDED.prms END,
+            direction = COALESCE(EXCLUDED.direction, t.direction),
+            since = COALESCE(EXCLUDED.since, t.since), until = COALESCE(EXCLUDED.until, t.until),
+            updated_at = now(),
+            next_fetch_at = CASE WHEN t.fetched_at IS NULL AND EXCLUDED.status = 'SUCCESS'
+                                 THEN COALESCE(t.next_fetch_at, EXCLUDED.next_fetch_at) END,
+            -- a download given up on starts afresh when the order is looked up again
+            failures = CASE WHEN t.next_fetch_at IS NULL THEN 0 ELSE t.failures END
+        WHERE NOT (t.status IN ('SUCCESS', 'FAILED')
+                   AND EXCLUDED.status NOT IN ('SUCCESS', 'FAILED'));
+
+        IF r->>'status' = 'FAILED' AND old.status IS DISTINCT FROM 'FAILED' THEN
+            PERFORM switchgrid.notify('request.finished',
+                jsonb_build_object('order_id', id, 'request_id', r->>'id', 'type', r->>'type',
+                                   'status', 'FAILED'));
+        ELSIF r->>'status' = 'SUCCESS' AND NOT do_fetch AND old.status IS DISTINCT FROM 'SUCCESS' THEN
+            PERFORM switchgrid.notify('request.finished',
+                jsonb_build_object('order_id', id, 'request_id', r->>'id', 'type', r->>'type',
+                                   'status', 'SUCCESS', 'stored', false));
+        END IF;
+        pos := pos + 1;
+    END LOOP;
+
+    IF do_fetch THEN
+        PERFORM switchgrid.check_order_finished(id);
+    ELSIF terminal THEN
+        UPDATE switchgrid.orders SET next_poll_at = NULL WHERE order_id = id;
+    END IF;
+END $$;
+
+REVOKE ALL ON ALL FUNCTIONS IN SCHEMA switchgrid FROM PUBLIC;
 
 -- switchgrid.pending says whether a worker follows this database.
 CREATE FUNCTION switchgrid.worker_follows()

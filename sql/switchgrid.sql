@@ -224,10 +224,13 @@ CREATE TABLE switchgrid.webhook_events (
     order_id      uuid,
     request_id    uuid,
     request_type  text,
-    payload       jsonb NOT NULL
+    payload       jsonb NOT NULL,
+    handled_at    timestamptz                 -- when the worker took the hint; NULL: not yet
 );
 -- what expires (switchgrid.webhook_retention)
 CREATE INDEX ON switchgrid.webhook_events (received_at);
+-- the events the worker has not taken yet
+CREATE INDEX ON switchgrid.webhook_events (event_id) WHERE handled_at IS NULL;
 
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.asks', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.orders', '');
@@ -313,7 +316,11 @@ BEGIN
         prms = CASE WHEN EXCLUDED.prms = '{}' THEN t.prms ELSE EXCLUDED.prms END,
         consent_ids = EXCLUDED.consent_ids, raw = EXCLUDED.raw, updated_at = now(),
         next_poll_at = EXCLUDED.next_poll_at, last_error = NULL, polls = t.polls + 1,
-        failures = 0, test_env = COALESCE(in_test_env, t.test_env);
+        failures = 0, test_env = COALESCE(in_test_env, t.test_env)
+    -- an answer older than the one recorded (two look-ups racing) changes nothing
+    WHERE NOT (t.status NOT IN ('CREATED', 'PENDING_ADDRESS_CHECK',
+                                'PREPARING_CONSENT_COLLECTION', 'PENDING_USER_ACTION')
+               AND waiting);
 
     IF a->>'status' = 'ACCEPTED' AND old_status IS DISTINCT FROM 'ACCEPTED' THEN
         PERFORM switchgrid.notify('ask.accepted',
@@ -380,7 +387,10 @@ BEGIN
         raw = EXCLUDED.raw, updated_at = now(), last_error = NULL, polls = t.polls + 1,
         failures = 0,
         next_poll_at = CASE WHEN t.finished_at IS NULL AND NOT terminal
-                            THEN EXCLUDED.next_poll_at END;
+                            THEN EXCLUDED.next_poll_at END
+    -- an answer older than the one recorded (two look-ups racing) changes nothing
+    WHERE NOT (t.status IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED')
+               AND NOT terminal);
 
     FOR r IN SELECT * FROM jsonb_array_elements(COALESCE(o->'requests', '[]')) LOOP
         s := CASE WHEN jsonb_typeof(sent) = 'array' THEN sent->pos
@@ -412,7 +422,9 @@ BEGIN
             next_fetch_at = CASE WHEN t.fetched_at IS NULL AND EXCLUDED.status = 'SUCCESS'
                                  THEN COALESCE(t.next_fetch_at, EXCLUDED.next_fetch_at) END,
             -- a download given up on starts afresh when the order is looked up again
-            failures = CASE WHEN t.next_fetch_at IS NULL THEN 0 ELSE t.failures END;
+            failures = CASE WHEN t.next_fetch_at IS NULL THEN 0 ELSE t.failures END
+        WHERE NOT (t.status IN ('SUCCESS', 'FAILED')
+                   AND EXCLUDED.status NOT IN ('SUCCESS', 'FAILED'));
 
         IF r->>'status' = 'FAILED' AND old.status IS DISTINCT FROM 'FAILED' THEN
             PERFORM switchgrid.notify('request.finished',
@@ -502,7 +514,8 @@ BEGIN
     PERFORM switchgrid.check_order_finished(r.order_id);
 END $$;
 
--- A failed attempt: kept for switchgrid.pending, retried at "retry_at".
+-- A failed attempt: kept for switchgrid.pending, retried at "retry_at"
+-- (updated_at says when an Ask or Order was last tried).
 -- After 50 failures in a row the worker gives up on the item (next_* is
 -- cleared, the error stays); switchgrid_order_status() or a webhook revives it.
 CREATE FUNCTION switchgrid.record_failure(kind text, id uuid, error text, retry_at timestamptz)
@@ -513,11 +526,13 @@ AS $$
 BEGIN
     IF kind = 'ask' THEN
         UPDATE switchgrid.asks SET last_error = error, failures = failures + 1,
-               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END
+               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END,
+               updated_at = now()
         WHERE ask_id = id;
     ELSIF kind = 'order' THEN
         UPDATE switchgrid.orders SET last_error = error, failures = failures + 1,
-               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END
+               next_poll_at = CASE WHEN failures + 1 < 50 THEN retry_at END,
+               updated_at = now()
         WHERE order_id = id;
     ELSE
         UPDATE switchgrid.requests SET last_error = error, failures = failures + 1,
@@ -528,16 +543,17 @@ END $$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA switchgrid FROM PUBLIC;
 
--- A webhook event: kept, and the Ask or Order it names is polled at once.
--- Returns whether that Ask or Order is known here.
+-- A webhook event, from the receiving transaction: only kept.  It is a hint
+-- that the worker takes once the transaction has committed
+-- (switchgrid.take_webhook_events); nothing else is touched here, so a
+-- webhook never locks an Order or Ask row, and a rolled-back one costs
+-- nothing.
 CREATE FUNCTION switchgrid.record_webhook(payload jsonb, tag text, created timestamptz,
                                           ask uuid, ord uuid, req uuid, req_type text)
-RETURNS boolean
+RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    known boolean;
 BEGIN
     -- an event is a few hundred bytes: a huge one is not kept
     IF pg_column_size(payload) > 65536 THEN
@@ -549,16 +565,6 @@ BEGIN
     INSERT INTO switchgrid.webhook_events (tag, created_at, ask_id, order_id, request_id,
                                            request_type, payload)
     VALUES (tag, created, ask, ord, req, req_type, payload);
-    IF ask IS NOT NULL THEN
-        UPDATE switchgrid.asks SET next_poll_at = now()
-        WHERE ask_id = ask AND next_poll_at IS NOT NULL;
-        known := EXISTS (SELECT 1 FROM switchgrid.asks WHERE ask_id = ask);
-    ELSE
-        UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
-        WHERE order_id = ord AND finished_at IS NULL;
-        known := EXISTS (SELECT 1 FROM switchgrid.orders WHERE order_id = ord);
-    END IF;
-    RETURN known;
 END $$;
 
 CREATE FUNCTION switchgrid.record_ask_cancelled(ask uuid)
@@ -586,6 +592,81 @@ AS $$
         RETURNING 1)
     SELECT count(*) FROM gone;
 $$;
+
+-- The worker's side of webhooks.  Takes up to "max" committed events not
+-- taken yet and marks them handled.  An Ask or Order they name that is still
+-- followed (or an Order given up on, which is revived) is polled now, but at
+-- most once a second whatever the number of events: one never polled, or
+-- not recorded or polled in the last second.  Rows another transaction holds are skipped,
+-- never waited for.  Returns the distinct Orders named that are not recorded
+-- here: the worker looks them up, within its budget.
+CREATE FUNCTION switchgrid.take_webhook_events(max integer)
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    ask_ids uuid[];
+    order_ids uuid[];
+BEGIN
+    WITH taken AS (
+        UPDATE switchgrid.webhook_events SET handled_at = now()
+        WHERE event_id IN (SELECT event_id FROM switchgrid.webhook_events
+                           WHERE handled_at IS NULL ORDER BY event_id LIMIT max
+                           FOR UPDATE SKIP LOCKED)
+        RETURNING ask_id, order_id)
+    SELECT array_agg(DISTINCT ask_id) FILTER (WHERE ask_id IS NOT NULL),
+           array_agg(DISTINCT order_id) FILTER (WHERE order_id IS NOT NULL)
+    INTO ask_ids, order_ids
+    FROM taken;
+
+    UPDATE switchgrid.asks SET next_poll_at = now()
+    WHERE ask_id IN (SELECT ask_id FROM switchgrid.asks
+                     WHERE ask_id = ANY (ask_ids) AND next_poll_at > now()
+                       AND (polls = 0 OR updated_at < now() - interval '1 second')
+                     FOR NO KEY UPDATE SKIP LOCKED);
+    UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
+    WHERE order_id IN (SELECT order_id FROM switchgrid.orders
+                       WHERE order_id = ANY (order_ids) AND finished_at IS NULL
+                         AND (next_poll_at IS NULL OR next_poll_at > now())
+                         AND (polls = 0 OR updated_at < now() - interval '1 second')
+                       FOR NO KEY UPDATE SKIP LOCKED);
+
+    RETURN QUERY
+        SELECT o FROM unnest(order_ids) AS o
+        WHERE NOT EXISTS (SELECT 1 FROM switchgrid.orders WHERE order_id = o);
+END $$;
+
+-- Takes, without waiting, the row locks that recording an item needs, in the
+-- documented order: an Order's row, then its requests' rows.  Raises
+-- lock_not_available (55P03) if another transaction holds one: the worker
+-- calls it first in each of its record transactions, so that a user's
+-- transaction holding a row delays that item only.  "kind" is 'order', 'ask'
+-- or 'request' (a download).  Returns false for a download stored meanwhile
+-- (by switchgrid_wait(), say): it is not stored twice.
+CREATE FUNCTION switchgrid.lock_for_record(kind text, id uuid)
+RETURNS boolean
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    stored boolean;
+BEGIN
+    IF kind = 'ask' THEN
+        PERFORM 1 FROM switchgrid.asks WHERE ask_id = id FOR UPDATE NOWAIT;
+    ELSIF kind = 'order' THEN
+        PERFORM 1 FROM switchgrid.orders WHERE order_id = id FOR UPDATE NOWAIT;
+        PERFORM 1 FROM switchgrid.requests WHERE order_id = id FOR UPDATE NOWAIT;
+    ELSE
+        PERFORM 1 FROM switchgrid.orders
+        WHERE order_id = (SELECT r.order_id FROM switchgrid.requests r WHERE r.request_id = id)
+        FOR UPDATE NOWAIT;
+        SELECT fetched_at IS NOT NULL INTO stored
+        FROM switchgrid.requests WHERE request_id = id FOR UPDATE NOWAIT;
+        RETURN NOT coalesce(stored, false);
+    END IF;
+    RETURN true;
+END $$;
 
 -- The state of an Order as switchgrid_wait() sees it.
 CREATE FUNCTION switchgrid.order_progress(ord uuid)

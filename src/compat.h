@@ -138,6 +138,41 @@ InitMaterializedSRF(FunctionCallInfo fcinfo, bits32 flags)
 }
 #endif
 
+/*
+ * Shared memory is asked for from shmem_request_hook from PostgreSQL 15 on,
+ * and directly from _PG_init() before.  sg_request_shmem() takes the
+ * function that asks (RequestAddinShmemSpace() and the like) and calls it
+ * at the right time; call it once, from _PG_init() while preloading.
+ */
+#if PG_VERSION_NUM >= 150000
+#include "miscadmin.h"
+
+static shmem_request_hook_type sg_prev_shmem_request_hook pg_attribute_unused() = NULL;
+static void (*sg_shmem_request_fn) (void) pg_attribute_unused() = NULL;
+
+static inline void
+sg_shmem_request_chain(void)
+{
+	if (sg_prev_shmem_request_hook)
+		sg_prev_shmem_request_hook();
+	sg_shmem_request_fn();
+}
+
+static inline void
+sg_request_shmem(void (*request) (void))
+{
+	sg_prev_shmem_request_hook = shmem_request_hook;
+	sg_shmem_request_fn = request;
+	shmem_request_hook = sg_shmem_request_chain;
+}
+#else
+static inline void
+sg_request_shmem(void (*request) (void))
+{
+	request();
+}
+#endif
+
 /* MarkGUCPrefixReserved() was EmitWarningsOnPlaceholders() before 15. */
 #if PG_VERSION_NUM < 150000
 #define MarkGUCPrefixReserved(prefix) EmitWarningsOnPlaceholders(prefix)

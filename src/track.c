@@ -139,7 +139,8 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 	int64		timeout_us;
 	TimestampTz start = GetCurrentTimestamp();
 	TimestampTz last_notice = start;
-	bool		adopted = false;
+	bool		handed_over = false;
+	bool		alone = false;	/* the worker could not take the Order */
 	long		alone_sleep_ms = 250;
 
 	if (PG_ARGISNULL(0))
@@ -178,7 +179,7 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 		 * The worker can do the work if it runs here, downloads results, can
 		 * see the Order, and our snapshot will show its progress.
 		 */
-		by_worker = sg_worker_is_active() && sg_auto_fetch &&
+		by_worker = !alone && sg_worker_is_active() && sg_auto_fetch &&
 			!IsolationUsesXactSnapshot() &&
 			(p == NULL || (!sg_progress_is_mine(p) && sg_progress_flag(p, "followed")));
 
@@ -187,13 +188,14 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 
 		if (by_worker)
 		{
-			if (p == NULL && !adopted)
+			if (p == NULL && !handed_over)
 			{
 				/* an id Switchgrid does not know fails here, with 404 */
 				(void) sg_api_call(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL, NULL,
 								   0, psprintf("Order %s", order_id));
-				sg_worker_adopt(order_id);
-				adopted = true;
+				/* the worker's queue for this is small: if full, do it here */
+				handed_over = sg_worker_follow(order_id);
+				alone = !handed_over;
 			}
 			sleep_ms = 100;
 		}
@@ -266,9 +268,12 @@ PG_FUNCTION_INFO_V1(switchgrid_webhook);
 /*
  * switchgrid_webhook(payload jsonb) RETURNS void
  *
- * Webhooks are not signed, so an event is only a hint: it is recorded and
- * makes the worker poll the Ask or Order it names, and nothing in it is
- * taken as data.  A forged event costs at most one status call.
+ * Webhooks are not signed, so an event is only a hint, and nothing in it is
+ * taken as data.  This only records the event; once the transaction has
+ * committed, the worker takes it (switchgrid.take_webhook_events): it polls
+ * the known Ask or Order named, at most once a second, and looks up an
+ * unknown Order within its budget.  So a rolled-back event costs nothing,
+ * and a flood of forged ones costs at most the budget's look-ups.
  */
 Datum
 switchgrid_webhook(PG_FUNCTION_ARGS)
@@ -283,7 +288,7 @@ switchgrid_webhook(PG_FUNCTION_ARGS)
 	Datum		values[7];
 	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
-	Datum		known;
+	Datum		unused;
 	char	   *rtype;
 
 	if (PG_ARGISNULL(0))
@@ -329,13 +334,11 @@ switchgrid_webhook(PG_FUNCTION_ARGS)
 	else
 		nulls[6] = 'n';
 
+	/* asking for a result: a read-only transaction fails rather than skip it */
 	(void) sg_spi_as_owner("SELECT switchgrid.record_webhook($1, $2, $3, $4, $5, $6, $7)",
-						   7, types, values, nulls, &known, &isnull);
+						   7, types, values, nulls, &unused, &isnull);
+	/* the worker takes the event once this transaction commits, if it does */
 	sg_worker_wake_at_commit();
-
-	/* an Order placed elsewhere: the worker looks it up once */
-	if (!is_ask && !isnull && !DatumGetBool(known))
-		sg_worker_adopt(DatumGetCString(DirectFunctionCall1(uuid_out, values[4])));
 
 	PG_RETURN_VOID();
 }

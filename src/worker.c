@@ -2,7 +2,7 @@
  * worker.c
  *	  The background worker that follows Asks and Orders until they are
  *	  finished and stores their results, and the shared state through which
- *	  backends wake it.
+ *	  backends hand it work.
  *
  * One worker per cluster, in switchgrid.database, on a primary only.  Each
  * round it reads what is due from the switchgrid.* tables (a short
@@ -12,8 +12,20 @@
  * network and the record simply means the same poll is made again after the
  * restart, and every record is an idempotent upsert.
  *
- * Backends wake the worker by setting its latch, at the commit of a
- * transaction that placed an Order or received a webhook.
+ * The worker never waits on a row another transaction holds.  It reads what
+ * is due with SKIP LOCKED, and each record transaction first takes its row
+ * locks without waiting (switchgrid.lock_for_record).  An item whose row is
+ * held is backed off in the worker's memory, since its row cannot be
+ * written, and every other item proceeds.
+ *
+ * Backends hand the worker two kinds of work through shared memory: Orders
+ * placed and billed in a transaction (or savepoint) that rolled back, on a
+ * queue that carries nothing else, and Orders that switchgrid_wait() wants
+ * followed.  Webhooks go through the table: the worker takes the events of
+ * committed transactions and looks up the unknown Orders they name within a
+ * budget (SG_LOOKUPS_PER_MINUTE).  Backends wake the worker by setting its
+ * latch, at the commit of a transaction that placed an Order or received a
+ * webhook, and at the rollback of one that placed an Order.
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -21,13 +33,12 @@
 #include <signal.h>
 
 #include "access/xact.h"
+#include "access/xlog.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
 #include "miscadmin.h"
-#include "access/xlog.h"
 #include "pgstat.h"
-#include "storage/pmsignal.h"
 #include "postmaster/bgworker.h"
 #include "postmaster/interrupt.h"
 #include "storage/ipc.h"
@@ -37,7 +48,9 @@
 #include "storage/shmem.h"
 #include "storage/spin.h"
 #include "tcop/tcopprot.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/hsearch.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 #include "utils/timestamp.h"
@@ -54,9 +67,29 @@
 
 PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
 
-#define SG_ADOPT_QUEUE 64			/* Orders handed over by backends */
+#define SG_ROLLED_BACK_QUEUE 256	/* billed Orders handed over at rollback */
+#define SG_WANTED_QUEUE 16			/* Orders switchgrid_wait() asks for */
 #define SG_ROUND_LIMIT 64			/* Asks, and Orders, polled per round */
 #define SG_ROUND_FETCHES 16			/* downloads per round: bodies can be megabytes */
+#define SG_ROUND_EVENTS 1000		/* webhook events taken per round */
+
+/*
+ * The budget of webhooks: unknown Orders named by committed webhook events
+ * are looked up at most SG_LOOKUPS_PER_MINUTE times a minute (a bucket that
+ * holds as many), and the same id at most once in SG_LOOKUP_FORGET_S.
+ * Beyond that, the hint is dropped (and the drop logged).
+ */
+#define SG_LOOKUPS_PER_MINUTE 10
+#define SG_LOOKUP_FORGET_S 3600
+
+/*
+ * The worker's record transactions take their row locks without waiting
+ * (switchgrid.lock_for_record).  This lock_timeout bounds any other wait,
+ * on a row outside the documented lock order: a load-curve point another
+ * transaction is storing, or an Order another transaction is inserting.
+ */
+#define SG_LOCK_BACKSTOP "100ms"
+
 #define SG_UUID_LEN 36
 
 typedef struct SgShared
@@ -66,15 +99,16 @@ typedef struct SgShared
 	Oid			dboid;
 	bool		active;			/* extension found, working */
 	Latch	   *latch;
-	int			nadopt;
-	char		adopt[SG_ADOPT_QUEUE][SG_UUID_LEN + 1];
+	/* billed Orders whose record was rolled back: nothing else goes here */
+	int			nrolled_back;
+	char		rolled_back[SG_ROLLED_BACK_QUEUE][SG_UUID_LEN + 1];
+	/* Orders switchgrid_wait() found unrecorded, and wants followed */
+	int			nwanted;
+	char		wanted[SG_WANTED_QUEUE][SG_UUID_LEN + 1];
 } SgShared;
 
 static SgShared *sg_shared = NULL;
 
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 /* per backend: Orders placed in the current transaction, and at which level */
@@ -90,19 +124,15 @@ static bool sg_wake_pending = false;
 static bool sg_xact_callback_registered = false;
 
 /* ----------------------------------------------------------------
- * Shared memory
+ * Shared memory, and the backends' side
  * ----------------------------------------------------------------
  */
 
-#if PG_VERSION_NUM >= 150000
 static void
 sg_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(SgShared)));
 }
-#endif
 
 static void
 sg_shmem_startup(void)
@@ -126,12 +156,7 @@ sg_worker_register(void)
 {
 	BackgroundWorker bgw;
 
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = sg_shmem_request;
-#else
-	RequestAddinShmemSpace(MAXALIGN(sizeof(SgShared)));
-#endif
+	sg_request_shmem(sg_shmem_request);
 	prev_shmem_startup_hook = shmem_startup_hook;
 	shmem_startup_hook = sg_shmem_startup;
 
@@ -177,47 +202,60 @@ sg_worker_is_active(void)
 }
 
 /*
- * Queues an Order for the worker to look up.  Returns false if it cannot:
- * no worker, a worker following another database, or a full queue.
+ * Appends an Order id to one of the shared queues.  Returns false if it
+ * cannot: no worker has ever worked in this database, or the queue is full.
+ * The worker drains both queues into its own memory at every round and
+ * after every record, and drops duplicates there.  Called with no lock held.
  */
 static bool
-sg_adopt_push(const char *order_id)
+sg_queue_push(char (*queue)[SG_UUID_LEN + 1], int *n, int capacity, const char *order_id)
 {
 	bool		queued = false;
-	int			i;
 
+	Assert(strlen(order_id) == SG_UUID_LEN);
 	if (sg_shared == NULL)
 		return false;
 	SpinLockAcquire(&sg_shared->mutex);
-	if (sg_shared->dboid == MyDatabaseId)
+	Assert(*n >= 0 && *n <= capacity);
+	if (sg_shared->dboid == MyDatabaseId && *n < capacity)
 	{
-		for (i = 0; i < sg_shared->nadopt && !queued; i++)
-			queued = strcmp(sg_shared->adopt[i], order_id) == 0;
-		if (!queued && sg_shared->nadopt < SG_ADOPT_QUEUE)
-		{
-			strlcpy(sg_shared->adopt[sg_shared->nadopt++], order_id, SG_UUID_LEN + 1);
-			queued = true;
-		}
+		memcpy(queue[(*n)++], order_id, SG_UUID_LEN + 1);
+		queued = true;
 	}
 	SpinLockRelease(&sg_shared->mutex);
 	return queued;
 }
 
-/* Hands over an Order whose record was rolled back, or says it could not. */
+/*
+ * Hands over an Order whose record was rolled back.  It was billed: the
+ * queue carries nothing else, so only more than SG_ROLLED_BACK_QUEUE of
+ * them between two drains can fill it.  Then the WARNING (and the LOG line
+ * of sg_worker_order_placed()) names it, for the user to look it up.
+ */
 static void
 sg_hand_over(const char *order_id)
 {
-	if (!sg_adopt_push(order_id))
+	if (sg_shared == NULL ||
+		!sg_queue_push(sg_shared->rolled_back, &sg_shared->nrolled_back,
+					   SG_ROLLED_BACK_QUEUE, order_id))
 		ereport(WARNING,
 				(errmsg("order %s was placed, but its record was rolled back", order_id),
+				 errdetail("The background worker could not take it over."),
 				 errhint("Look it up with switchgrid_order_status() to record it.")));
 }
 
-void
-sg_worker_adopt(const char *order_id)
+bool
+sg_worker_follow(const char *order_id)
 {
-	(void) sg_adopt_push(order_id);
-	sg_wake_worker();
+	bool		queued;
+
+	if (sg_shared == NULL)
+		return false;
+	queued = sg_queue_push(sg_shared->wanted, &sg_shared->nwanted,
+						   SG_WANTED_QUEUE, order_id);
+	if (queued)
+		sg_wake_worker();
+	return queued;
 }
 
 static void
@@ -225,6 +263,7 @@ sg_xact_callback(XactEvent event, void *arg)
 {
 	int			i;
 
+	Assert(sg_nplaced >= 0 && sg_nplaced <= SG_MAX_PLACED);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -260,8 +299,11 @@ sg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
+	Assert(sg_nplaced >= 0 && sg_nplaced <= SG_MAX_PLACED);
 	for (i = 0; i < sg_nplaced; i++)
 	{
+		/* the list never holds an Order of a level already left */
+		Assert(sg_placed[i].nest_level >= 1 && sg_placed[i].nest_level <= level);
 		if (sg_placed[i].nest_level < level)
 			sg_placed[kept++] = sg_placed[i];
 		else if (event == SUBXACT_EVENT_COMMIT_SUB)
@@ -304,6 +346,7 @@ sg_worker_order_placed(const char *order_id)
 			(errmsg("switchgrid: placed order %s", order_id),
 			 errhidestmt(true)));
 	sg_register_xact_callback();
+	Assert(sg_nplaced >= 0 && sg_nplaced <= SG_MAX_PLACED);
 	if (sg_nplaced < SG_MAX_PLACED)
 	{
 		strlcpy(sg_placed[sg_nplaced].id, order_id, SG_UUID_LEN + 1);
@@ -322,19 +365,132 @@ sg_worker_order_placed(const char *order_id)
  * ----------------------------------------------------------------
  */
 
+typedef enum SgWorkKind
+{
+	SG_WORK_ORDER,				/* poll an Order */
+	SG_WORK_ASK,				/* poll an Ask */
+	SG_WORK_FETCH				/* download a finished request's result */
+} SgWorkKind;
+
+#define SG_WORK_KINDS 3
+
+/* Where an item comes from, which decides what its failure means. */
+typedef enum SgWorkOrigin
+{
+	SG_FROM_TABLE,				/* due in switchgrid.*: a failure is recorded */
+	SG_FROM_HANDOVER,			/* an Order a backend handed over: kept until recorded */
+	SG_FROM_WEBHOOK				/* an unknown Order a webhook named: one look-up */
+} SgWorkOrigin;
+
 /* One thing to look at in a round. */
 typedef struct SgWork
 {
-	char		kind;			/* 'o' Order, 'a' Ask, 'f' fetch a result */
+	SgWorkKind	kind;
+	SgWorkOrigin origin;
 	char	   *id;
-	char	   *type;			/* request type, for 'f' */
-	char	   *url;			/* dataUrl, for 'f' */
-	char	   *prm;			/* first PRM, for 'f' */
+	char	   *type;			/* request type, for a download */
+	char	   *data_url;		/* dataUrl, for a download */
+	char	   *prm;			/* the PRM of a one-PRM request, for a download */
 	int			attempts;		/* polls or downloads so far */
 	int			failures;		/* failed in a row */
 	bool		test_env;		/* an Ask of the test environment */
-	bool		adopted;		/* an Order known only from the adopt queue */
 } SgWork;
+
+/* What became of an item once its answer came back. */
+typedef enum SgOutcome
+{
+	SG_OUTCOME_RECORDED,		/* the answer, or the failure, is recorded */
+	SG_OUTCOME_UNKNOWN,			/* an Order not recorded here that the API does not know */
+	SG_OUTCOME_LOCKED,			/* another transaction holds its rows */
+	SG_OUTCOME_FAILED			/* neither the answer nor a failure could be recorded */
+} SgOutcome;
+
+/* The names record_failure() and lock_for_record() take, and messages use. */
+static const char *const sg_kind_names[SG_WORK_KINDS] = {
+	[SG_WORK_ORDER] = "order",
+	[SG_WORK_ASK] = "ask",
+	[SG_WORK_FETCH] = "request",
+};
+
+/*
+ * What is due, per kind.  $1 is the limit, $2 the ids the worker backs off
+ * in its memory.  Columns: id, attempts, failures, whether another
+ * transaction holds the row (checked with SKIP LOCKED: never waited for),
+ * then test_env for an Ask, or type, data_url and the one PRM for a
+ * download.
+ */
+static const char *const sg_due_sql[SG_WORK_KINDS] = {
+	[SG_WORK_ORDER] =
+	"WITH due AS (SELECT order_id, polls, failures FROM switchgrid.orders"
+	"             WHERE next_poll_at <= now() AND order_id <> ALL ($2)"
+	"             ORDER BY next_poll_at LIMIT $1),"
+	"     free AS (SELECT order_id FROM switchgrid.orders"
+	"              WHERE order_id IN (SELECT order_id FROM due)"
+	"              FOR NO KEY UPDATE SKIP LOCKED)"
+	" SELECT d.order_id::text, d.polls, d.failures, f.order_id IS NULL"
+	" FROM due d LEFT JOIN free f USING (order_id)",
+	[SG_WORK_ASK] =
+	"WITH due AS (SELECT ask_id, polls, failures, test_env FROM switchgrid.asks"
+	"             WHERE next_poll_at <= now() AND ask_id <> ALL ($2)"
+	"             ORDER BY next_poll_at LIMIT $1),"
+	"     free AS (SELECT ask_id FROM switchgrid.asks"
+	"              WHERE ask_id IN (SELECT ask_id FROM due)"
+	"              FOR NO KEY UPDATE SKIP LOCKED)"
+	" SELECT d.ask_id::text, d.polls, d.failures, f.ask_id IS NULL, d.test_env"
+	" FROM due d LEFT JOIN free f USING (ask_id)",
+	[SG_WORK_FETCH] =
+	"WITH due AS (SELECT request_id, fetches, failures, type, data_url,"
+	"                    " SG_SQL_SINGLE_PRM " AS prm"
+	"             FROM switchgrid.requests"
+	"             WHERE next_fetch_at <= now() AND fetched_at IS NULL"
+	"               AND request_id <> ALL ($2)"
+	"             ORDER BY next_fetch_at LIMIT $1),"
+	"     free AS (SELECT request_id FROM switchgrid.requests"
+	"              WHERE request_id IN (SELECT request_id FROM due)"
+	"              FOR NO KEY UPDATE SKIP LOCKED)"
+	" SELECT d.request_id::text, d.fetches, d.failures, f.request_id IS NULL,"
+	"        d.type, d.data_url, d.prm"
+	" FROM due d LEFT JOIN free f USING (request_id)",
+};
+
+static const int sg_due_limit[SG_WORK_KINDS] = {
+	[SG_WORK_ORDER] = SG_ROUND_LIMIT,
+	[SG_WORK_ASK] = SG_ROUND_LIMIT,
+	[SG_WORK_FETCH] = SG_ROUND_FETCHES,
+};
+
+/*
+ * The worker's own memory of items, by kind and id, with a time:
+ *	sg_held:	 items of the tables that a lock kept from being recorded,
+ *				 and when to try them again;
+ *	sg_handed:	 Orders handed over by backends, until recorded, and when to
+ *				 try them again;
+ *	sg_looked_up: unknown Orders named by webhooks, looked up already, and
+ *				 until when not to look them up again.
+ * All live in TopMemoryContext for the life of the worker.  A worker that
+ * exits loses them: held items are due in their tables anyway, and every
+ * handed-over Order is named in the server log.
+ */
+typedef struct SgMemoKey
+{
+	SgWorkKind	kind;
+	char		id[SG_UUID_LEN + 1];
+} SgMemoKey;
+
+typedef struct SgMemo
+{
+	SgMemoKey	key;			/* hash key: must be first */
+	TimestampTz until;
+	int			tries;
+} SgMemo;
+
+static HTAB *sg_held = NULL;
+static HTAB *sg_handed = NULL;
+static HTAB *sg_looked_up = NULL;
+
+/* the bucket of webhook look-ups: tokens left, and when it was last filled */
+static double sg_lookup_tokens = SG_LOOKUPS_PER_MINUTE;
+static TimestampTz sg_lookup_filled_at = 0;
 
 /* min(cap, base * 2^n), in seconds */
 static double
@@ -345,6 +501,117 @@ sg_backoff_s(double base, int n, double cap)
 	while (n-- > 0 && d < cap)
 		d *= 2;
 	return Min(d, cap);
+}
+
+static HTAB *
+sg_memo_create(const char *name)
+{
+	HASHCTL		ctl;
+
+	memset(&ctl, 0, sizeof(ctl));
+	ctl.keysize = sizeof(SgMemoKey);
+	ctl.entrysize = sizeof(SgMemo);
+	ctl.hcxt = TopMemoryContext;
+	return hash_create(name, 64, &ctl, HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
+}
+
+static SgMemoKey
+sg_memo_key(SgWorkKind kind, const char *id)
+{
+	SgMemoKey	key;
+
+	Assert(strlen(id) == SG_UUID_LEN);
+	memset(&key, 0, sizeof(key));	/* the padding is hashed too */
+	key.kind = kind;
+	memcpy(key.id, id, SG_UUID_LEN);
+	return key;
+}
+
+static SgMemo *
+sg_memo_find(HTAB *memo, SgWorkKind kind, const char *id)
+{
+	SgMemoKey	key = sg_memo_key(kind, id);
+
+	return (SgMemo *) hash_search(memo, &key, HASH_FIND, NULL);
+}
+
+/* Enters an item (tries 0, due now), or returns the entry it already has. */
+static SgMemo *
+sg_memo_enter(HTAB *memo, SgWorkKind kind, const char *id)
+{
+	SgMemoKey	key = sg_memo_key(kind, id);
+	SgMemo	   *m;
+	bool		found;
+
+	m = (SgMemo *) hash_search(memo, &key, HASH_ENTER, &found);
+	if (!found)
+	{
+		m->until = 0;
+		m->tries = 0;
+	}
+	return m;
+}
+
+static void
+sg_memo_forget(HTAB *memo, SgWorkKind kind, const char *id)
+{
+	SgMemoKey	key = sg_memo_key(kind, id);
+
+	(void) hash_search(memo, &key, HASH_REMOVE, NULL);
+}
+
+/* Drops the entries whose time passed before "before". */
+static void
+sg_memo_prune(HTAB *memo, TimestampTz before)
+{
+	HASH_SEQ_STATUS seq;
+	SgMemo	   *m;
+
+	hash_seq_init(&seq, memo);
+	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
+		if (m->until < before)
+			(void) hash_search(memo, &m->key, HASH_REMOVE, NULL);
+}
+
+/* The earliest time in the memo after "after", or DT_NOEND if none. */
+static TimestampTz
+sg_memo_earliest(HTAB *memo, TimestampTz after)
+{
+	HASH_SEQ_STATUS seq;
+	SgMemo	   *m;
+	TimestampTz t = DT_NOEND;
+
+	hash_seq_init(&seq, memo);
+	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
+		if (m->until > after)
+			t = Min(t, m->until);
+	return t;
+}
+
+/* The ids of one kind whose time has not come, as a uuid[] Datum. */
+static Datum
+sg_memo_waiting_ids(HTAB *memo, SgWorkKind kind, TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	SgMemo	   *m;
+	Datum	   *ids = palloc(sizeof(Datum) * (hash_get_num_entries(memo) + 1));
+	int			n = 0;
+
+	hash_seq_init(&seq, memo);
+	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
+		if (m->key.kind == kind && m->until > now)
+			ids[n++] = DirectFunctionCall1(uuid_in, CStringGetDatum(m->key.id));
+	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* Puts an item off: 0.5 s, doubling up to poll_interval. */
+static void
+sg_memo_back_off(SgMemo *m)
+{
+	double		delay_s = sg_backoff_s(0.5, m->tries, sg_poll_interval_ms / 1000.0);
+
+	m->until = GetCurrentTimestamp() + (TimestampTz) (delay_s * USECS_PER_SEC);
+	m->tries++;
 }
 
 static void
@@ -374,10 +641,16 @@ sg_begin(void)
 {
 	SetCurrentStatementStartTimestamp();
 	StartTransactionCommand();
-	/* never wait long on a row a user's transaction holds: retry later */
-	(void) set_config_option("lock_timeout", "5s", PGC_SUSET, PGC_S_SESSION,
+	(void) set_config_option("lock_timeout", SG_LOCK_BACKSTOP, PGC_SUSET, PGC_S_SESSION,
 							 GUC_ACTION_LOCAL, true, 0, false);
 	PushActiveSnapshot(GetTransactionSnapshot());
+}
+
+static void
+sg_commit(void)
+{
+	PopActiveSnapshot();
+	CommitTransactionCommand();
 }
 
 static bool
@@ -393,98 +666,251 @@ sg_extension_installed(void)
 }
 
 /*
- * Reads what is due, in a short transaction.  The list is allocated in
- * "cxt".  Sets *more if a kind hit SG_ROUND_LIMIT.
+ * Moves what backends handed over from the shared queues into sg_handed,
+ * due now.  Cheap (a copy under a spinlock): called at every round and
+ * after every record, so that the queues rarely fill.
+ */
+static void
+sg_drain_handed_over(void)
+{
+	char		rolled_back[SG_ROLLED_BACK_QUEUE][SG_UUID_LEN + 1];
+	char		wanted[SG_WANTED_QUEUE][SG_UUID_LEN + 1];
+	int			nrolled_back,
+				nwanted,
+				i;
+
+	SpinLockAcquire(&sg_shared->mutex);
+	Assert(sg_shared->nrolled_back >= 0 && sg_shared->nrolled_back <= SG_ROLLED_BACK_QUEUE);
+	Assert(sg_shared->nwanted >= 0 && sg_shared->nwanted <= SG_WANTED_QUEUE);
+	nrolled_back = sg_shared->nrolled_back;
+	memcpy(rolled_back, sg_shared->rolled_back, sizeof(rolled_back[0]) * nrolled_back);
+	sg_shared->nrolled_back = 0;
+	nwanted = sg_shared->nwanted;
+	memcpy(wanted, sg_shared->wanted, sizeof(wanted[0]) * nwanted);
+	sg_shared->nwanted = 0;
+	SpinLockRelease(&sg_shared->mutex);
+
+	for (i = 0; i < nrolled_back; i++)
+		(void) sg_memo_enter(sg_handed, SG_WORK_ORDER, rolled_back[i]);
+	for (i = 0; i < nwanted; i++)
+		(void) sg_memo_enter(sg_handed, SG_WORK_ORDER, wanted[i]);
+}
+
+static SgWork *
+sg_new_work(SgWorkKind kind, SgWorkOrigin origin, const char *id)
+{
+	SgWork	   *w = palloc0(sizeof(SgWork));
+
+	w->kind = kind;
+	w->origin = origin;
+	w->id = pstrdup(id);
+	return w;
+}
+
+/*
+ * Whether the budget allows looking up an unknown Order named by a
+ * webhook; if so, it is spent.  A token bucket of SG_LOOKUPS_PER_MINUTE,
+ * filled at that rate, and each id at most once in SG_LOOKUP_FORGET_S.
+ * Sets *dropped if only the budget said no.
+ */
+static bool
+sg_lookup_allowed(const char *order_id, TimestampTz now, bool *dropped)
+{
+	SgMemo	   *m;
+
+	*dropped = false;
+	if (sg_memo_find(sg_looked_up, SG_WORK_ORDER, order_id) != NULL)
+		return false;			/* looked up already */
+
+	if (sg_lookup_filled_at != 0)
+		sg_lookup_tokens = Min((double) SG_LOOKUPS_PER_MINUTE,
+							   sg_lookup_tokens + (double) (now - sg_lookup_filled_at) *
+							   SG_LOOKUPS_PER_MINUTE / (60.0 * USECS_PER_SEC));
+	sg_lookup_filled_at = now;
+	if (sg_lookup_tokens < 1.0)
+	{
+		*dropped = true;
+		return false;
+	}
+	sg_lookup_tokens -= 1.0;
+
+	m = sg_memo_enter(sg_looked_up, SG_WORK_ORDER, order_id);
+	m->until = now + (TimestampTz) SG_LOOKUP_FORGET_S * USECS_PER_SEC;
+	/* the bucket bounds what is remembered: what an hour of budget buys */
+	Assert(hash_get_num_entries(sg_looked_up) <=
+		   SG_LOOKUPS_PER_MINUTE + SG_LOOKUPS_PER_MINUTE * SG_LOOKUP_FORGET_S / 60);
+	return true;
+}
+
+/*
+ * Takes the webhook events of committed transactions (inside the read
+ * transaction): switchgrid.take_webhook_events() marks them handled and
+ * moves the polls of the known items they name; the unknown Orders it
+ * returns are looked up within the budget.  Sets *more if events are left.
  */
 static List *
-sg_claim_work(MemoryContext cxt, bool *more)
+sg_take_webhook_hints(List *work, MemoryContext cxt, bool *more)
 {
-	List	   *work = NIL;
-	Oid			types[3] = {INT4OID, BOOLOID, INT4OID};
-	Datum		values[3];
+	Oid			types[1] = {INT4OID};
+	Datum		values[1];
+	TimestampTz now = GetCurrentTimestamp();
+	int			dropped = 0;
 	uint64		i;
-	int			counts[3] = {0, 0, 0};
+	MemoryContext old;
 
-	values[0] = Int32GetDatum(SG_ROUND_LIMIT);
-	values[1] = BoolGetDatum(sg_auto_fetch);
-	values[2] = Int32GetDatum(SG_ROUND_FETCHES);
+	sg_memo_prune(sg_looked_up, now);
 
-	sg_begin();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args(
-			"(SELECT 'o', order_id::text, NULL, NULL, NULL, polls, failures FROM switchgrid.orders"
-			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
-			" UNION ALL "
-			"(SELECT 'a', ask_id::text, NULL, test_env::text, NULL, polls, failures"
-			"  FROM switchgrid.asks"
-			"  WHERE next_poll_at <= now() ORDER BY next_poll_at LIMIT $1)"
-			" UNION ALL "
-			"(SELECT 'f', request_id::text, type, data_url,"
-			"        " SG_SQL_SINGLE_PRM ", fetches, failures"
-			"  FROM switchgrid.requests"
-			"  WHERE $2 AND next_fetch_at <= now() AND fetched_at IS NULL"
-			"  ORDER BY next_fetch_at LIMIT $3)",
-			3, types, values, NULL, true, 0) != SPI_OK_SELECT)
+	values[0] = Int32GetDatum(SG_ROUND_EVENTS);
+	if (SPI_execute_with_args("SELECT id::text FROM switchgrid.take_webhook_events($1) AS id",
+							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+		elog(ERROR, "could not take webhook events");
+	old = MemoryContextSwitchTo(cxt);
+	for (i = 0; i < SPI_processed; i++)
+	{
+		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+		bool		over_budget;
+
+		if (sg_lookup_allowed(id, now, &over_budget))
+			work = lappend(work, sg_new_work(SG_WORK_ORDER, SG_FROM_WEBHOOK, id));
+		else if (over_budget)
+			dropped++;
+	}
+	MemoryContextSwitchTo(old);
+	if (dropped > 0)
+		ereport(LOG,
+				(errmsg("switchgrid worker: %d unknown orders named by webhooks were not looked up",
+						dropped),
+				 errdetail("Webhooks are hints; at most %d unknown orders are looked up a minute.",
+						   SG_LOOKUPS_PER_MINUTE)));
+
+	if (SPI_execute("SELECT 1 FROM switchgrid.webhook_events WHERE handled_at IS NULL LIMIT 1",
+					true, 1) != SPI_OK_SELECT)
+		elog(ERROR, "could not read webhook events");
+	if (SPI_processed > 0)
+		*more = true;
+	return work;
+}
+
+/*
+ * Puts off an item of the tables whose row cannot be written, in memory,
+ * while every other item goes on: another transaction holds it ("locked",
+ * said once in the server log), or even its failure could not be recorded
+ * (the error is logged already).
+ */
+static void
+sg_hold(SgWorkKind kind, const char *id, bool locked)
+{
+	SgMemo	   *m = sg_memo_enter(sg_held, kind, id);
+
+	if (locked && m->tries == 0)
+		ereport(LOG,
+				(errmsg("switchgrid worker: %s %s is locked by another transaction; it waits, the others go on",
+						sg_kind_names[kind], id)));
+	sg_memo_back_off(m);
+}
+
+/*
+ * Reads the items of one kind that are due (inside the read transaction).
+ * Those another transaction holds are not polled at all but held.  Sets
+ * *more if the kind hit its limit.
+ */
+static List *
+sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, MemoryContext cxt,
+				 bool *more)
+{
+	Oid			types[2] = {INT4OID, UUIDARRAYOID};
+	Datum		values[2];
+	uint64		i;
+	MemoryContext old;
+
+	values[0] = Int32GetDatum(sg_due_limit[kind]);
+	values[1] = sg_memo_waiting_ids(sg_held, kind, now);
+	if (SPI_execute_with_args(sg_due_sql[kind], 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pending work");
+	if (SPI_processed == (uint64) sg_due_limit[kind])
+		*more = true;
 
+	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
 		TupleDesc	desc = SPI_tuptable->tupdesc;
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		SgWork	   *w = palloc0(sizeof(SgWork));
+		char	   *id = SPI_getvalue(tup, desc, 1);
 		bool		isnull;
+		SgWork	   *w;
 
-		w->kind = SPI_getvalue(tup, desc, 1)[0];
-		w->id = SPI_getvalue(tup, desc, 2);
-		w->type = SPI_getvalue(tup, desc, 3);
-		w->url = SPI_getvalue(tup, desc, 4);
-		w->prm = SPI_getvalue(tup, desc, 5);
-		w->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 6, &isnull));
-		w->failures = DatumGetInt32(SPI_getbinval(tup, desc, 7, &isnull));
-		if (w->kind == 'a')
+		if (DatumGetBool(SPI_getbinval(tup, desc, 4, &isnull)))
 		{
-			w->test_env = w->url != NULL && strcmp(w->url, "true") == 0;
-			w->url = NULL;
+			sg_hold(kind, id, true);
+			continue;
+		}
+		w = sg_new_work(kind, SG_FROM_TABLE, id);
+		w->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
+		w->failures = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
+		if (kind == SG_WORK_ASK)
+			w->test_env = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		else if (kind == SG_WORK_FETCH)
+		{
+			w->type = SPI_getvalue(tup, desc, 5);
+			w->data_url = SPI_getvalue(tup, desc, 6);
+			w->prm = SPI_getvalue(tup, desc, 7);
 		}
 		work = lappend(work, w);
-		MemoryContextSwitchTo(old);
-		counts[w->kind == 'o' ? 0 : w->kind == 'a' ? 1 : 2]++;
 	}
-	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
-
-	*more = counts[0] == SG_ROUND_LIMIT || counts[1] == SG_ROUND_LIMIT ||
-		counts[2] == SG_ROUND_FETCHES;
+	MemoryContextSwitchTo(old);
 	return work;
 }
 
-/* Orders that backends handed over (placed in a rolled-back transaction). */
+/*
+ * Reads, in one short transaction, what this round is to do: the hints of
+ * committed webhooks, then the due Orders, Asks and downloads.  The list is
+ * allocated in the current memory context (the round's).  Sets *more if
+ * something was left for the next round.
+ */
 static List *
-sg_take_adopted(List *work, MemoryContext cxt)
+sg_read_due(bool *more)
 {
-	char		ids[SG_ADOPT_QUEUE][SG_UUID_LEN + 1];
-	int			n,
-				i;
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	List	   *work = NIL;
 
-	SpinLockAcquire(&sg_shared->mutex);
-	n = sg_shared->nadopt;
-	memcpy(ids, sg_shared->adopt, sizeof(ids[0]) * n);
-	sg_shared->nadopt = 0;
-	SpinLockRelease(&sg_shared->mutex);
+	sg_begin();
+	if (SPI_connect() != SPI_OK_CONNECT)
+		elog(ERROR, "SPI_connect failed");
+	/* each reads into the round's context: SPI's is gone at SPI_finish() */
+	work = sg_take_webhook_hints(work, cxt, more);
+	work = sg_read_due_kind(work, SG_WORK_ORDER, now, cxt, more);
+	work = sg_read_due_kind(work, SG_WORK_ASK, now, cxt, more);
+	if (sg_auto_fetch)
+		work = sg_read_due_kind(work, SG_WORK_FETCH, now, cxt, more);
+	SPI_finish();
+	sg_commit();
+	MemoryContextSwitchTo(cxt);
+	return work;
+}
 
-	for (i = 0; i < n; i++)
+/* The handed-over Orders whose time has come, at most SG_ROUND_LIMIT. */
+static List *
+sg_add_handed_over(List *work, bool *more)
+{
+	HASH_SEQ_STATUS seq;
+	SgMemo	   *m;
+	TimestampTz now = GetCurrentTimestamp();
+	int			n = 0;
+
+	hash_seq_init(&seq, sg_handed);
+	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
 	{
-		MemoryContext old = MemoryContextSwitchTo(cxt);
-		SgWork	   *w = palloc0(sizeof(SgWork));
-
-		w->kind = 'o';
-		w->id = pstrdup(ids[i]);
-		w->adopted = true;
-		work = lappend(work, w);
-		MemoryContextSwitchTo(old);
+		if (m->until > now)
+			continue;
+		if (n == SG_ROUND_LIMIT)
+		{
+			*more = true;
+			hash_seq_term(&seq);
+			break;
+		}
+		work = lappend(work, sg_new_work(SG_WORK_ORDER, SG_FROM_HANDOVER, m->key.id));
+		n++;
 	}
 	return work;
 }
@@ -495,7 +921,7 @@ sg_record_success(SgWork *w, SgHttpResponse *resp)
 {
 	switch (w->kind)
 	{
-		case 'o':
+		case SG_WORK_ORDER:
 			if (resp->status == 404)
 				sg_store_failure("order", w->id, "Switchgrid does not know this order (HTTP 404)",
 								 GetCurrentTimestamp() +
@@ -506,20 +932,14 @@ sg_record_success(SgWork *w, SgHttpResponse *resp)
 							   sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
 							   sg_auto_fetch);
 			break;
-		case 'a':
+		case SG_WORK_ASK:
 			sg_store_ask(sg_body_to_jsonb(resp->body, resp->len, "an Ask"),
 						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0), -1);
 			break;
-		case 'f':
+		case SG_WORK_FETCH:
 			sg_store_result(w->id, w->type, w->prm, resp);
 			break;
 	}
-}
-
-static const char *
-sg_kind_name(char kind)
-{
-	return kind == 'o' ? "order" : kind == 'a' ? "ask" : "request";
 }
 
 /* Records a failed attempt, with the next try after a backoff. */
@@ -530,35 +950,54 @@ sg_record_failure(SgWork *w, const char *message, long retry_after_ms)
 
 	if (retry_after_ms > 0)
 		delay_s = Max(delay_s, retry_after_ms / 1000.0);
-	sg_store_failure(sg_kind_name(w->kind), w->id, message,
+	sg_store_failure(sg_kind_names[w->kind], w->id, message,
 					 GetCurrentTimestamp() + (TimestampTz) (delay_s * USECS_PER_SEC));
 }
 
 /*
- * Records the outcome of one item in its own transaction.  An error (a
- * malformed payload, say) is logged and recorded as the item's last error;
- * it never stops the worker.
+ * Takes the item's row locks without waiting: raises 55P03 if one is held.
+ * Returns false if there is nothing left to record (a download that
+ * switchgrid_wait() stored meanwhile).
  */
-static void
-sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
+static bool
+sg_lock_for_record(SgWork *w)
 {
-	char	   *volatile failure = NULL;
+	Oid			types[2] = {TEXTOID, UUIDOID};
+	Datum		values[2];
+	Datum		todo;
+	bool		isnull;
 
-	if (job->error == NULL && w->adopted && job->resp->status == 404)
-		return;					/* nothing to adopt */
+	values[0] = CStringGetTextDatum(sg_kind_names[w->kind]);
+	values[1] = DirectFunctionCall1(uuid_in, CStringGetDatum(w->id));
+	(void) sg_spi_as_owner("SELECT switchgrid.lock_for_record($1, $2)",
+						   2, types, values, NULL, &todo, &isnull);
+	return !isnull && DatumGetBool(todo);
+}
+
+/*
+ * One record transaction: the item's locks, taken without waiting, then
+ * the answer in "resp", or else the failure "message".  Returns RECORDED,
+ * LOCKED (another transaction holds a row: nothing was written), or FAILED
+ * with the error's message in *error (allocated in "cxt"; logged).
+ */
+static SgOutcome
+sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
+			  long retry_after_ms, MemoryContext cxt, char **error)
+{
+	volatile SgOutcome outcome = SG_OUTCOME_RECORDED;
 
 	sg_begin();
 	PG_TRY();
 	{
-		if (job->error != NULL)
+		/* a download stored meanwhile (by switchgrid_wait()) is not stored twice */
+		if (sg_lock_for_record(w))
 		{
-			if (!w->adopted)
-				sg_record_failure(w, job->error->message, job->retry_after_ms);
+			if (resp != NULL)
+				sg_record_success(w, resp);
+			else
+				sg_record_failure(w, message, retry_after_ms);
 		}
-		else
-			sg_record_success(w, job->resp);
-		PopActiveSnapshot();
-		CommitTransactionCommand();
+		sg_commit();
 	}
 	PG_CATCH();
 	{
@@ -568,54 +1007,162 @@ sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
 		edata = CopyErrorData();
 		FlushErrorState();
 		AbortCurrentTransaction();
-		failure = edata->message;
-		ereport(LOG,
-				(errmsg("switchgrid worker: could not record %s %s: %s",
-						sg_kind_name(w->kind), w->id, edata->message)));
+		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
+			outcome = SG_OUTCOME_LOCKED;
+		else
+		{
+			outcome = SG_OUTCOME_FAILED;
+			*error = edata->message;
+			ereport(LOG,
+					(errmsg("switchgrid worker: could not record %s %s: %s",
+							sg_kind_names[w->kind], w->id, edata->message)));
+		}
 	}
 	PG_END_TRY();
+	/* a transaction's end leaves TopMemoryContext current */
+	MemoryContextSwitchTo(cxt);
+	return outcome;
+}
 
-	if (failure != NULL && !w->adopted)
+/*
+ * Records the outcome of one item.  An item of the tables gets its answer
+ * recorded, or else its failure as its last error (a malformed payload,
+ * say); a handed-over or webhook Order has no row to keep an error in, so
+ * only a recorded answer counts.  Nothing here stops the worker.
+ */
+static SgOutcome
+sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
+{
+	char	   *error = NULL;
+	SgOutcome	outcome;
+
+	if (w->origin != SG_FROM_TABLE)
 	{
-		PG_TRY();
-		{
-			sg_begin();
-			sg_record_failure(w, failure, -1);
-			PopActiveSnapshot();
-			CommitTransactionCommand();
-		}
-		PG_CATCH();
-		{
-			/* the item stays due and is tried again next round */
-			MemoryContextSwitchTo(cxt);
-			EmitErrorReport();
-			FlushErrorState();
-			AbortCurrentTransaction();
-		}
-		PG_END_TRY();
+		Assert(w->kind == SG_WORK_ORDER);
+		if (job->error != NULL)
+			return SG_OUTCOME_FAILED;
+		if (job->resp->status == 404)
+			return SG_OUTCOME_UNKNOWN;
+		return sg_try_record(w, job->resp, NULL, -1, cxt, &error);
 	}
-	/* an adopted Order that could not be looked up or recorded: keep it */
-	if (w->adopted && (failure != NULL || job->error != NULL))
-		sg_adopt_push(w->id);
+
+	if (job->error != NULL)
+		return sg_try_record(w, NULL, job->error->message, job->retry_after_ms, cxt, &error);
+	outcome = sg_try_record(w, job->resp, NULL, -1, cxt, &error);
+	if (outcome == SG_OUTCOME_FAILED)
+		outcome = sg_try_record(w, NULL, error, -1, cxt, &error);
+	return outcome;
+}
+
+/*
+ * What the worker remembers of an item after its outcome: an item of the
+ * tables whose row could not be written is held; a handed-over Order is
+ * kept until recorded (or unknown to the API); a webhook's look-up is done.
+ */
+static void
+sg_remember_outcome(SgWork *w, SgHttpJob *job, SgOutcome outcome)
+{
+	SgMemo	   *m;
+
+	switch (w->origin)
+	{
+		case SG_FROM_TABLE:
+			if (outcome == SG_OUTCOME_RECORDED)
+				sg_memo_forget(sg_held, w->kind, w->id);
+			else
+				sg_hold(w->kind, w->id, outcome == SG_OUTCOME_LOCKED);
+			break;
+		case SG_FROM_HANDOVER:
+			if (outcome == SG_OUTCOME_RECORDED)
+				sg_memo_forget(sg_handed, w->kind, w->id);
+			else if (outcome == SG_OUTCOME_UNKNOWN)
+			{
+				ereport(LOG,
+						(errmsg("switchgrid worker: order %s handed over is unknown to Switchgrid",
+								w->id)));
+				sg_memo_forget(sg_handed, w->kind, w->id);
+			}
+			else
+			{
+				m = sg_memo_enter(sg_handed, w->kind, w->id);
+				sg_memo_back_off(m);
+				if (job->error != NULL)
+					ereport(LOG,
+							(errmsg("switchgrid worker: could not look up order %s handed over: %s",
+									w->id, job->error->message),
+							 errdetail("It is tried again in %.1f s.",
+									   (double) (m->until - GetCurrentTimestamp()) / USECS_PER_SEC)));
+			}
+			break;
+		case SG_FROM_WEBHOOK:
+			break;
+	}
+}
+
+/* The HTTP request that looks at an item, palloc'd in the current context. */
+static void
+sg_build_job(SgWork *w, SgHttpJob *job)
+{
+	job->send_token = true;
+	job->flags = 0;
+	switch (w->kind)
+	{
+		case SG_WORK_ORDER:
+			job->path = psprintf("/order/%s", w->id);
+			job->what = psprintf("Order %s", w->id);
+			job->flags = SG_HTTP_ALLOW_404;
+			job->url = sg_api_url(job->path, NULL);
+			break;
+		case SG_WORK_ASK:
+			job->path = psprintf("/ask/%s", w->id);
+			job->what = psprintf("Ask %s", w->id);
+			if (w->test_env)
+				job->flags = SG_HTTP_TEST_ENV;
+			job->url = sg_api_url(job->path, NULL);
+			break;
+		case SG_WORK_FETCH:
+			job->what = psprintf("data of request %s", w->id);
+			job->url = sg_result_url(w->id, w->type, w->data_url, &job->path, &job->send_token);
+			break;
+	}
 }
 
 /* Milliseconds until the next item is due, at most poll_interval. */
 static long
 sg_next_due_ms(void)
 {
+	Oid			types[4] = {UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID, BOOLOID};
+	Datum		values[4];
+	MemoryContext cxt = CurrentMemoryContext;
+	TimestampTz now = GetCurrentTimestamp();
+	/*
+	 * A held item whose time has come is due in its table again (the query
+	 * below sees it) or is not due at all any more: only the times still to
+	 * come count.  A handed-over Order is due whenever its time has come.
+	 */
+	TimestampTz soonest = Min(sg_memo_earliest(sg_held, now),
+							  sg_memo_earliest(sg_handed, DT_NOBEGIN));
 	long		ms = sg_poll_interval_ms;
 	bool		isnull;
 	Datum		d;
 
+	values[0] = sg_memo_waiting_ids(sg_held, SG_WORK_ORDER, now);
+	values[1] = sg_memo_waiting_ids(sg_held, SG_WORK_ASK, now);
+	values[2] = sg_memo_waiting_ids(sg_held, SG_WORK_FETCH, now);
+	values[3] = BoolGetDatum(sg_auto_fetch);
+
 	sg_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute("SELECT (extract(epoch FROM least("
-					" (SELECT min(next_poll_at) FROM switchgrid.orders),"
-					" (SELECT min(next_poll_at) FROM switchgrid.asks),"
-					" (SELECT min(next_fetch_at) FROM switchgrid.requests"
-					"   WHERE fetched_at IS NULL AND current_setting('switchgrid.auto_fetch')::bool)"
-					") - now()) * 1000)::float8", true, 1) == SPI_OK_SELECT &&
+	if (SPI_execute_with_args("SELECT (extract(epoch FROM least("
+							  " (SELECT min(next_poll_at) FROM switchgrid.orders"
+							  "   WHERE order_id <> ALL ($1)),"
+							  " (SELECT min(next_poll_at) FROM switchgrid.asks"
+							  "   WHERE ask_id <> ALL ($2)),"
+							  " (SELECT min(next_fetch_at) FROM switchgrid.requests"
+							  "   WHERE $4 AND fetched_at IS NULL AND request_id <> ALL ($3))"
+							  ") - now()) * 1000)::float8",
+							  4, types, values, NULL, true, 1) == SPI_OK_SELECT &&
 		SPI_processed == 1)
 	{
 		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
@@ -623,82 +1170,73 @@ sg_next_due_ms(void)
 			ms = (long) Max(0, Min((double) ms, DatumGetFloat8(d)));
 	}
 	SPI_finish();
-	PopActiveSnapshot();
-	CommitTransactionCommand();
+	sg_commit();
+	MemoryContextSwitchTo(cxt);
+
+	if (soonest != DT_NOEND)
+		ms = Max(0, Min(ms, (long) ((soonest - now) / 1000) + 1));
 	return ms;
 }
 
-/* One round: read what is due, ask the API, record.  Returns the next sleep. */
+/*
+ * One round: read what is due, ask the API, record.  Returns the next sleep.
+ * Everything it allocates goes in "cxt", reset by the caller.
+ */
 static long
 sg_worker_round(MemoryContext cxt)
 {
 	List	   *work;
-	bool		more;
+	bool		more = false;
 	int			n,
 				i,
-				norders = 0,
-				nasks = 0,
-				nfetch = 0;
+				counts[SG_WORK_KINDS] = {0};
 	SgHttpJob  *jobs;
 	ListCell   *lc;
+	TimestampTz now = GetCurrentTimestamp();
 
+	MemoryContextSwitchTo(cxt);
+
+	/* 1. chores; forget held items not seen for a while (deleted, say) */
 	sg_expire_webhook_events();
-	work = sg_claim_work(cxt, &more);
-	work = sg_take_adopted(work, cxt);
+	sg_memo_prune(sg_held, now - (TimestampTz) SG_LOOKUP_FORGET_S * USECS_PER_SEC);
+
+	/* 2. what is due: handed over by backends, webhook hints, the tables */
+	sg_drain_handed_over();
+	work = sg_read_due(&more);
+	work = sg_add_handed_over(work, &more);
 	n = list_length(work);
 	if (n == 0)
 		return sg_next_due_ms();
 
-	MemoryContextSwitchTo(cxt);
+	/* 3. the API, with no transaction open */
 	jobs = palloc0(sizeof(SgHttpJob) * n);
+	i = 0;
+	foreach(lc, work)
+	{
+		SgWork	   *w = (SgWork *) lfirst(lc);
+
+		sg_build_job(w, &jobs[i++]);
+		counts[w->kind]++;
+	}
+	pgstat_report_activity(STATE_RUNNING,
+						   psprintf("switchgrid: polling %d orders and %d asks, downloading %d results",
+									counts[SG_WORK_ORDER], counts[SG_WORK_ASK],
+									counts[SG_WORK_FETCH]));
+	sg_http_run_jobs(jobs, n, sg_max_concurrency, sg_max_requests_per_second);
+
+	/* 4. each outcome in its own short transaction */
 	i = 0;
 	foreach(lc, work)
 	{
 		SgWork	   *w = (SgWork *) lfirst(lc);
 		SgHttpJob  *job = &jobs[i++];
 
-		job->send_token = true;
-		job->flags = 0;
-		switch (w->kind)
-		{
-			case 'o':
-				job->path = psprintf("/order/%s", w->id);
-				job->what = psprintf("Order %s", w->id);
-				job->flags = SG_HTTP_ALLOW_404;
-				norders++;
-				break;
-			case 'a':
-				job->path = psprintf("/ask/%s", w->id);
-				job->what = psprintf("Ask %s", w->id);
-				if (w->test_env)
-					job->flags = SG_HTTP_TEST_ENV;
-				nasks++;
-				break;
-			case 'f':
-				job->what = psprintf("data of request %s", w->id);
-				nfetch++;
-				job->url = sg_result_url(w->id, w->type, w->url, &job->path, &job->send_token);
-				break;
-		}
-		if (job->url == NULL)
-			job->url = sg_api_url(job->path, w->kind == 'f' ? "format=json" : NULL);
-	}
-
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("switchgrid: polling %d orders and %d asks, downloading %d results",
-									norders, nasks, nfetch));
-	sg_http_run_jobs(jobs, n, sg_max_concurrency, sg_max_requests_per_second);
-
-	i = 0;
-	foreach(lc, work)
-	{
-		SgHttpJob  *job = &jobs[i++];
-
 		CHECK_FOR_INTERRUPTS();
-		sg_record_outcome((SgWork *) lfirst(lc), job, cxt);
+		sg_remember_outcome(w, job, sg_record_outcome(w, job, cxt));
 		/* a load curve can be megabytes: give it back at once */
 		if (job->resp != NULL)
 			pfree(job->resp->body);
+		sg_drain_handed_over();
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);
@@ -738,6 +1276,9 @@ switchgrid_worker_main(Datum main_arg)
 
 	round_cxt = AllocSetContextCreate(TopMemoryContext, "switchgrid worker round",
 									  ALLOCSET_DEFAULT_SIZES);
+	sg_held = sg_memo_create("switchgrid held items");
+	sg_handed = sg_memo_create("switchgrid handed-over orders");
+	sg_looked_up = sg_memo_create("switchgrid webhook look-ups");
 
 	for (;;)
 	{

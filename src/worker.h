@@ -13,15 +13,20 @@ extern void sg_worker_register(void);
 /*
  * Notes an Order placed by the current transaction: the worker is woken at
  * commit; if the transaction rolls back, the Order (already placed and
- * billed) is handed to the worker so that its record is not lost.
+ * billed) is handed to the worker so that its record is not lost, on a
+ * shared queue that carries nothing else.
  */
 extern void sg_worker_order_placed(const char *order_id);
 
 /* Wakes the worker when the current transaction commits. */
 extern void sg_worker_wake_at_commit(void);
 
-/* Asks the worker to look at an Order now, recorded or not. */
-extern void sg_worker_adopt(const char *order_id);
+/*
+ * Asks the worker to follow an Order that is not recorded here (one that
+ * switchgrid_wait() found on the API).  Returns false if it cannot take it
+ * now (no worker in this database, or its small queue is full).
+ */
+extern bool sg_worker_follow(const char *order_id);
 
 /* Whether a worker is running and working in this database. */
 extern bool sg_worker_is_active(void);
