@@ -428,7 +428,7 @@ sg_check_ask_purposes(JsonbContainer *root)
 		if (s == NULL || !sg_in_list(s, sg_purposes, lengthof(sg_purposes)))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("invalid purpose %s", s ? quote_literal_cstr(sg_quote_start(s)) : "(not a string)"),
+					 s ? errmsg("invalid purpose \"%s\"", sg_quote_start(s)) : errmsg("invalid purpose (not a string)"),
 					 errdetail("Allowed: ENERGY_PERFORMANCE_STUDY, SOLAR_INSTALLATION_SIZING, DEMAND_RESPONSE, ENERGY_BROKERAGE, VEHICLE_CHARGE_DETECTION.")));
 	}
 }
@@ -474,7 +474,7 @@ sg_check_ask_duration(JsonbContainer *root)
 	if (d == NULL || !sg_consent_duration_ok(d))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid consent duration %s", d ? quote_literal_cstr(sg_quote_start(d)) : "(not a string)"),
+				 d ? errmsg("invalid consent duration \"%s\"", sg_quote_start(d)) : errmsg("invalid consent duration (not a string)"),
 				 errdetail("Use \"1 day\" to \"6 days\", \"1 week\" to \"4 weeks\", \"1 month\" to \"6 months\" or \"1 year\" to \"20 years\".")));
 }
 
@@ -548,6 +548,11 @@ switchgrid_ask(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("signer must not be null")));
 	sg_check_array_arg(fcinfo, 0, "contract_ids", SG_MAX_CONTRACTS);
+	if (ArrayGetNItems(ARR_NDIM(PG_GETARG_ARRAYTYPE_P(0)), ARR_DIMS(PG_GETARG_ARRAYTYPE_P(0))) == 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("contract_ids must not be empty"),
+				 errhint("Use the contract_id values returned by switchgrid_search_contract().")));
 	sg_check_jsonb_arg(fcinfo, 1, "signer", SG_MAX_JSON_BYTES);
 	sg_check_array_arg(fcinfo, 2, "purposes", SG_MAX_PURPOSES);
 	sg_check_jsonb_arg(fcinfo, 4, "scopes", SG_MAX_JSON_BYTES);
@@ -634,20 +639,32 @@ static char *
 sg_check_filter(const char *filter, const char *name, void (*check) (const char *))
 {
 	char	   *copy = pstrdup(filter);
-	char	   *tok;
-	char	   *save;
+	char	   *tok = copy;
 
 	if (strspn(filter, ", ") == strlen(filter))
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("empty %s filter", name)));
-	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+	/* every element of the comma list, empty ones included ("A,,B", "A,") */
+	for (;;)
 	{
+		char	   *comma = strchr(tok, ',');
+
+		if (comma)
+			*comma = '\0';
 		while (isspace((unsigned char) *tok))
 			tok++;
 		if (*tok == '!')
 			tok++;
+		if (*tok == '\0')
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("empty element in %s filter \"%s\"", name, sg_quote_start(filter)),
+					 errhint("Separate the values with single commas, without one at the end.")));
 		check(tok);
+		if (comma == NULL)
+			break;
+		tok = comma + 1;
 	}
 	return sg_url_escape(filter);
 }

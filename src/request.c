@@ -222,7 +222,7 @@ sg_parse_api_datetime(const char *s, const char *field)
 }
 
 char *
-sg_format_api_timestamp(TimestampTz ts)
+sg_format_api_timestamp(TimestampTz ts, const char *field)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -231,7 +231,8 @@ sg_format_api_timestamp(TimestampTz ts)
 		timestamp2tm(ts, NULL, &tm, &fsec, NULL, NULL) != 0)
 		ereport(ERROR,
 				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-				 errmsg("timestamp out of range")));
+				 errmsg("%s must be a finite timestamp", field),
+				 errhint("Give a date or a date and time, such as '2024-12-10' or '2024-12-10 00:00 Europe/Paris'.")));
 	if (fsec != 0)
 		return psprintf("%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
 						tm.tm_year, tm.tm_mon, tm.tm_mday,
@@ -639,12 +640,12 @@ switchgrid_request(PG_FUNCTION_ARGS)
 	if (!PG_ARGISNULL(3))
 	{
 		appendStringInfoString(&buf, ", \"since\": ");
-		sg_json_append_string(&buf, sg_format_api_timestamp(PG_GETARG_TIMESTAMPTZ(3)));
+		sg_json_append_string(&buf, sg_format_api_timestamp(PG_GETARG_TIMESTAMPTZ(3), "since"));
 	}
 	if (!PG_ARGISNULL(4))
 	{
 		appendStringInfoString(&buf, ", \"until\": ");
-		sg_json_append_string(&buf, sg_format_api_timestamp(PG_GETARG_TIMESTAMPTZ(4)));
+		sg_json_append_string(&buf, sg_format_api_timestamp(PG_GETARG_TIMESTAMPTZ(4), "until"));
 	}
 	if (!PG_ARGISNULL(5) && PG_GETARG_BOOL(5))
 		appendStringInfoString(&buf, ", \"enedisRetryAfterLoadcurveActivation\": true");

@@ -59,7 +59,7 @@ extern char *sg_validate_requests(Jsonb *requests, bool have_consent);
 extern TimestampTz sg_parse_api_datetime(const char *s, const char *field);
 
 /* Formats a timestamp as the API's UTC form, e.g. 2024-12-10T23:00:00Z. */
-extern char *sg_format_api_timestamp(TimestampTz ts);
+extern char *sg_format_api_timestamp(TimestampTz ts, const char *field);
 
 /* Converts an API timestamp (ISO 8601 with offset) to timestamptz. */
 extern TimestampTz sg_api_timestamp_in(const char *s);

@@ -63,6 +63,8 @@ SELECT sqlstate_of($$SELECT switchgrid_request('R65', ARRAY['09111642617347'], '
 SELECT sqlstate_of($$SELECT switchgrid_request('C68', ARRAY['09111642617347'], 'INJECTION')$$);
 SELECT sqlstate_of($$SELECT switchgrid_order('{"type": "C68", "prms": ["09111642617347"], "dirección": "INJECTION"}')$$);
 SELECT sqlstate_of($$SELECT * FROM switchgrid_asks(status => 'SIGNED,ACCEPTED')$$);
+SELECT sqlstate_of($$SELECT * FROM switchgrid_asks(status => 'ACCEPTED,')$$);
+SELECT sqlstate_of($$SELECT * FROM switchgrid_asks(prm => '09111642617347,,22222222222222')$$);
 SELECT sqlstate_of($$SELECT switchgrid_ask(ARRAY[gen_random_uuid()], '{"firstName": "A", "lastName": "B"}', ARRAY['ENERGY_BROKERAGE', 'MINING'])$$);
 SELECT sqlstate_of(format($$SELECT * FROM switchgrid_loadcurve(%L, '7min')$$, :id));
 
@@ -71,6 +73,7 @@ SELECT sqlstate_of($$SELECT switchgrid_request('LOADCURVE', ARRAY['0911164261734
 SELECT sqlstate_of($$SELECT switchgrid_request('R65', ARRAY['09111642617347'], since => '2024-01-01', until => '2024-01-01')$$);
 SELECT sqlstate_of($$SELECT switchgrid_order('{"type": "R64", "prms": ["09111642617347"], "since": "2024-01-02T00:00:00+01:00", "until": "2024-01-01T23:00:00Z"}')$$);
 SELECT sqlstate_of($$SELECT switchgrid_order('{"type": "R64", "prms": ["09111642617347"], "since": "2024-13-01"}')$$);
+SELECT sqlstate_of($$SELECT switchgrid_request('R65', ARRAY['09111642617347'], since => '-infinity')$$);
 SELECT sqlstate_of(format($$SELECT switchgrid_wait(%L, '-1 second')$$, :id));
 
 -- arrays of 100,000 elements
