@@ -937,6 +937,12 @@ sg_job_refuse_url(SgHttpJob *job)
 	job->retry_after_ms = -1;
 }
 
+/*
+ * When the last request of sg_http_run_jobs() started.  Kept across calls:
+ * the rate limit holds across the worker's rounds, not only within one.
+ */
+static TimestampTz sg_jobs_last_start = 0;
+
 void
 sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 {
@@ -954,7 +960,6 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 	{
 		int			parallel = Max(max_parallel, 1);
 		int			active = 0;
-		TimestampTz last_start = 0;
 		long		gap_us = per_second > 0 ? 1000000L / per_second : 0;
 		char	   *tok = NULL;
 
@@ -979,9 +984,9 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 				SgJobState *js;
 				TimestampTz now = GetCurrentTimestamp();
 
-				if (gap_us > 0 && last_start != 0 && now - last_start < gap_us)
+				if (gap_us > 0 && sg_jobs_last_start != 0 && now - sg_jobs_last_start < gap_us)
 				{
-					wait_ms = Min(wait_ms, (gap_us - (now - last_start)) / 1000 + 1);
+					wait_ms = Min(wait_ms, (gap_us - (now - sg_jobs_last_start)) / 1000 + 1);
 					break;
 				}
 				js = palloc0(sizeof(SgJobState));
@@ -1008,7 +1013,7 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 					ereport(ERROR,
 							(errcode(ERRCODE_SYSTEM_ERROR),
 							 errmsg("could not start an HTTP request")));
-				last_start = now;
+				sg_jobs_last_start = now;
 				active++;
 			}
 

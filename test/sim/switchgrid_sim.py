@@ -1160,7 +1160,8 @@ class Simulator:
             self._log_seq += 1
             entry = {"seq": self._log_seq, "server": server, "method": method, "path": path,
                      "query": query, "auth": auth, "test_env": test_env, "status": None,
-                     "body": body, "conn": conn, "user_agent": user_agent}
+                     "body": body, "conn": conn, "user_agent": user_agent,
+                     "at": time.time()}
             self.log.append(entry)
             return entry
 
