@@ -381,27 +381,18 @@ sg_webhook_record(Jsonb *payload, const SgWebhookEvent *ev)
 
 	values[0] = JsonbPGetDatum(payload);
 	values[1] = CStringGetTextDatum(ev->tag->tag);
-	if (ev->created)
-		values[2] = DirectFunctionCall3(timestamptz_in, CStringGetDatum(ev->created),
-										ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1));
-	else
-		nulls[2] = 'n';
-	if (ev->ask_id)
-		values[3] = sg_uuid_in(ev->ask_id);
-	else
-		nulls[3] = 'n';
-	if (ev->order_id)
-		values[4] = sg_uuid_in(ev->order_id);
-	else
-		nulls[4] = 'n';
-	if (ev->request_id)
-		values[5] = sg_uuid_in(ev->request_id);
-	else
-		nulls[5] = 'n';
-	if (ev->request_type)
-		values[6] = CStringGetTextDatum(ev->request_type);
-	else
-		nulls[6] = 'n';
+	values[2] = ev->created ? DirectFunctionCall3(timestamptz_in, CStringGetDatum(ev->created),
+												  ObjectIdGetDatum(InvalidOid),
+												  Int32GetDatum(-1)) : (Datum) 0;
+	values[3] = ev->ask_id ? sg_uuid_in(ev->ask_id) : (Datum) 0;
+	values[4] = ev->order_id ? sg_uuid_in(ev->order_id) : (Datum) 0;
+	values[5] = ev->request_id ? sg_uuid_in(ev->request_id) : (Datum) 0;
+	values[6] = ev->request_type ? CStringGetTextDatum(ev->request_type) : (Datum) 0;
+	nulls[2] = ev->created ? ' ' : 'n';
+	nulls[3] = ev->ask_id ? ' ' : 'n';
+	nulls[4] = ev->order_id ? ' ' : 'n';
+	nulls[5] = ev->request_id ? ' ' : 'n';
+	nulls[6] = ev->request_type ? ' ' : 'n';
 	/* asking for a result: a read-only transaction fails rather than skip it */
 	(void) sg_spi_as_owner("SELECT switchgrid.record_webhook($1, $2, $3, $4, $5, $6, $7)",
 						   7, types, values, nulls, NULL, NULL);

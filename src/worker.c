@@ -658,6 +658,23 @@ sg_commit(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * Ends a worker transaction that raised an error (from PG_CATCH): returns
+ * the error, copied into "cxt", which is left current.
+ */
+static ErrorData *
+sg_abort_with_error(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cxt);
+	return edata;
+}
+
 static bool
 sg_extension_installed(void)
 {
@@ -761,12 +778,8 @@ sg_take_handed_over(MemoryContext cxt)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = sg_abort_with_error(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
 		ereport(LOG,
 				(errmsg("switchgrid worker: could not record %d orders handed over: %s",
 						n, edata->message),
@@ -1117,12 +1130,8 @@ sg_try_record(SgWork *w, SgHttpJob *job, const char *message,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = sg_abort_with_error(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 			outcome = SG_OUTCOME_LOCKED;
 		else

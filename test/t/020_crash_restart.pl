@@ -86,16 +86,23 @@ sub worker_pid
 		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'switchgrid worker'});
 }
 
-# Places a C68 order in a transaction that rolls back; returns its id once
-# the worker has made it a placeholder and its poll hangs on the simulator.
-sub hand_over_hanging
+# Places (and bills) a C68 order in a transaction that rolls back; returns its id.
+sub place_rolled_back
 {
-	sim_control('POST', '/reset');
-	sim_control('POST', '/faults', { method => 'GET', path => '/order/', delay_ms => 60000, times => -1 });
 	my ($id) = $node->safe_psql('postgres', q{
 		BEGIN;
 		SELECT switchgrid_order(switchgrid_request('C68', ARRAY['09111642617347'])) ->> 'id';
 		ROLLBACK;}) =~ /([0-9a-f-]{36})/;
+	return $id;
+}
+
+# Places an order that rolls back; returns its id once the worker has made
+# it a placeholder and its poll hangs on the simulator.
+sub hand_over_hanging
+{
+	sim_control('POST', '/reset');
+	sim_control('POST', '/faults', { method => 'GET', path => '/order/', delay_ms => 60000, times => -1 });
+	my $id = place_rolled_back();
 	ok( poll_until(
 			sub {
 				grep { $_->{path} =~ /\Q$id\E/ && !defined $_->{status} }
@@ -140,10 +147,7 @@ ok(poll_until(sub { order_recorded($restarted) }, 60, 'the handed-over order aft
 # its reason kept (the id was billed); it is not polled again.
 sim_control('POST', '/reset');
 sim_control('POST', '/faults', { method => 'GET', path => '/order/', status => 404, times => -1 });
-my ($unknown) = $node->safe_psql('postgres', q{
-	BEGIN;
-	SELECT switchgrid_order(switchgrid_request('C68', ARRAY['09111642617347'])) ->> 'id';
-	ROLLBACK;}) =~ /([0-9a-f-]{36})/;
+my $unknown = place_rolled_back();
 ok( poll_until(
 		sub {
 			$node->safe_psql('postgres', qq{
