@@ -317,3 +317,59 @@ CREATE OR REPLACE VIEW switchgrid.pending AS
     SELECT 'download', request_id, order_id, type, status, completed_at, next_fetch_at, fetches, last_error,
            switchgrid.worker_follows()
     FROM switchgrid.requests WHERE next_fetch_at IS NOT NULL;
+
+-- Orders handed over to the worker by backends (billed Orders whose record
+-- was rolled back, Orders switchgrid_wait() asked it to follow), made
+-- durable as soon as the worker has them: each gets a placeholder row,
+-- status HANDED_OVER and raw '{}', due now, unless it is recorded already
+-- (a placeholder given up on is revived).  It is then followed like any
+-- other Order; its first answer replaces the placeholder (record_order),
+-- and a 404 gives it up, keeping the row and its last_error.  Returns the
+-- ids it could not write now (another transaction is inserting the same
+-- Order): the worker tries them again.
+CREATE FUNCTION switchgrid.record_handed_over(ids uuid[])
+RETURNS SETOF uuid
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    id uuid;
+BEGIN
+    FOREACH id IN ARRAY ids LOOP
+        BEGIN
+            INSERT INTO switchgrid.orders AS t (order_id, status, raw, next_poll_at)
+            VALUES (id, 'HANDED_OVER', '{}', now())
+            ON CONFLICT (order_id) DO UPDATE SET next_poll_at = now(), failures = 0
+            WHERE t.status = 'HANDED_OVER' AND t.next_poll_at IS NULL;
+        EXCEPTION WHEN lock_not_available THEN
+            RETURN NEXT id;
+        END;
+    END LOOP;
+END $$;
+
+-- The state of an Order as switchgrid_wait() sees it; NULL if it is not
+-- recorded.
+CREATE OR REPLACE FUNCTION switchgrid.order_progress(ord uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_build_object(
+        'finished', o.finished_at IS NOT NULL,
+        'status', o.status,
+        'order', o.raw,
+        'xmin', o.xmin::text,
+        'requests', (SELECT count(*) FROM switchgrid.requests r WHERE r.order_id = o.order_id),
+        'done', (SELECT count(*) FROM switchgrid.requests r
+                 WHERE r.order_id = o.order_id
+                   AND (r.status = 'FAILED' OR r.fetched_at IS NOT NULL)),
+        -- whether the worker still means to do something about it
+        'followed', o.next_poll_at IS NOT NULL
+                    OR EXISTS (SELECT 1 FROM switchgrid.requests r
+                               WHERE r.order_id = o.order_id AND r.next_fetch_at IS NOT NULL))
+    FROM switchgrid.orders o
+    -- a placeholder (record_handed_over) is not a record
+    WHERE o.order_id = ord AND o.status <> 'HANDED_OVER';
+$$;
+
+REVOKE ALL ON FUNCTION switchgrid.record_handed_over(uuid[]) FROM PUBLIC;

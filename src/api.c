@@ -604,8 +604,8 @@ switchgrid_ask_status(PG_FUNCTION_ARGS)
 	char	   *what = psprintf("Ask %s", id);
 	Jsonb	   *ask;
 
-	ask = sg_call_jsonb(SG_HTTP_GET, psprintf("/ask/%s", id), NULL, NULL,
-						SG_HTTP_TEST_ENV, what);
+	ask = sg_response_for_id(sg_api_call(SG_HTTP_GET, psprintf("/ask/%s", id), NULL, NULL,
+										 SG_HTTP_TEST_ENV, what), what, id);
 	sg_expect_object(ask, what);
 	sg_store_ask(ask, 5.0, -1);
 	PG_RETURN_JSONB_P(ask);
@@ -926,7 +926,8 @@ switchgrid_order_status(PG_FUNCTION_ARGS)
 	char	   *what = psprintf("Order %s", id);
 	Jsonb	   *order;
 
-	order = sg_call_jsonb(SG_HTTP_GET, psprintf("/order/%s", id), NULL, NULL, 0, what);
+	order = sg_response_for_id(sg_api_call(SG_HTTP_GET, psprintf("/order/%s", id), NULL, NULL,
+										   0, what), what, id);
 	sg_expect_object(order, what);
 	sg_store_order(order, NULL, NULL, 1.0, true);
 	sg_worker_wake_at_commit();
@@ -957,7 +958,8 @@ switchgrid_data(PG_FUNCTION_ARGS)
 	int			i,
 				n;
 
-	order = sg_call_jsonb(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL, NULL, 0, what);
+	order = sg_response_for_id(sg_api_call(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL,
+										   NULL, 0, what), what, order_id);
 	sg_expect_object(order, what);
 	requests = sg_get_array(&order->root, "requests", what);
 	n = requests ? JsonContainerSize(requests) : 0;

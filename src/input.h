@@ -25,6 +25,8 @@
 #define SG_MAX_PRMS				1000	/* PRMs of one request */
 #define SG_MAX_REQUESTS			100		/* requests of one Order */
 #define SG_MAX_JSON_BYTES		(1024 * 1024)	/* an Ask body, requests, signer, scopes */
+#define SG_MAX_WEBHOOK_BYTES	(64 * 1024)		/* a webhook payload (also checked by
+												 * switchgrid.record_webhook()) */
 
 /* characters of a bad value quoted in a message */
 #define SG_QUOTE_CHARS			40

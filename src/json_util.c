@@ -16,6 +16,7 @@
 
 #include "compat.h"
 #include "http.h"
+#include "input.h"
 #include "json_util.h"
 
 #define SG_PARSE_DETAIL_MAX 400		/* bytes of the parser's detail kept */
@@ -60,15 +61,13 @@ sg_parse_error_detail(const char *text)
 	return detail;
 }
 
-/*
- * The common path of sg_body_to_jsonb() and sg_response_to_jsonb(); "where"
- * (method and path) and "status" are quoted in the detail when "where" is
- * given.
- */
-static Jsonb *
-sg_parse_body(const char *body, size_t len, const char *what,
-			  const char *where, long status)
+Jsonb *
+sg_response_to_jsonb(const SgHttpResponse *resp, const char *what)
 {
+	const char *body = resp->body;
+	size_t		len = resp->len;
+	const char *where = resp->where;
+	long		status = resp->status;
 	Datum		d = (Datum) 0;
 	MemoryContext oldcxt = CurrentMemoryContext;
 	char	   *volatile text = NULL;
@@ -77,7 +76,7 @@ sg_parse_body(const char *body, size_t len, const char *what,
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("empty response from Switchgrid for %s", what),
-				 where ? errdetail("HTTP %ld on %s with an empty body.", status, where) : 0));
+				 errdetail("HTTP %ld on %s with an empty body.", status, where)));
 
 	/*
 	 * jsonb_in() reports bad JSON as bad user input (22P02), and the
@@ -105,8 +104,7 @@ sg_parse_body(const char *body, size_t len, const char *what,
 			ereport(ERROR,
 					(errcode(ERRCODE_PROTOCOL_VIOLATION),
 					 errmsg("malformed response from Switchgrid for %s", what),
-					 where ? errdetail("HTTP %ld on %s: the JSON is nested too deeply.", status, where)
-					 : errdetail("The JSON is nested too deeply.")));
+					 errdetail("HTTP %ld on %s: the JSON is nested too deeply.", status, where)));
 		}
 		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
 			PG_RE_THROW();
@@ -119,31 +117,42 @@ sg_parse_body(const char *body, size_t len, const char *what,
 			detail = edata->detail ? edata->detail : edata->message;
 		else
 			detail = sg_parse_error_detail(text);
-		if (where != NULL)
-			ereport(ERROR,
-					(errcode(ERRCODE_PROTOCOL_VIOLATION),
-					 errmsg("malformed response from Switchgrid for %s", what),
-					 errdetail_internal("HTTP %ld on %s: %s", status, where, detail)));
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("malformed response from Switchgrid for %s", what),
-				 errdetail_internal("%s", detail)));
+				 errdetail_internal("HTTP %ld on %s: %s", status, where, detail)));
 	}
 	PG_END_TRY();
 
 	return DatumGetJsonbP(d);
 }
 
-Jsonb *
-sg_body_to_jsonb(const char *body, size_t len, const char *what)
-{
-	return sg_parse_body(body, len, what, NULL, 0);
-}
 
 Jsonb *
-sg_response_to_jsonb(const SgHttpResponse *resp, const char *what)
+sg_response_for_id(const SgHttpResponse *resp, const char *what, const char *id)
 {
-	return sg_parse_body(resp->body, resp->len, what, resp->where, resp->status);
+	Jsonb	   *j = sg_response_to_jsonb(resp, what);
+	char	   *answered;
+
+	if (JB_ROOT_IS_SCALAR(j) || !JB_ROOT_IS_OBJECT(j))
+		return j;
+	answered = sg_jsonb_get_string(&j->root, "id");
+	/* uuids in any case: the record casts "id" to uuid */
+	if (answered == NULL || pg_strcasecmp(answered, id) == 0)
+		return j;
+	/* what is quoted of the answer is first rid of any copy of the token */
+	if (sg_blank_token(answered))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 errdetail_internal("HTTP %ld on %s: the answer is about \"%s\", not the one asked for.",
+									resp->status, resp->where, sg_quote_start(answered))));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROTOCOL_VIOLATION),
+			 errmsg("unexpected response from Switchgrid for %s", what),
+			 errdetail_internal("HTTP %ld on %s: the answer is about another id than the one asked for.",
+								resp->status, resp->where)));
+	return NULL;				/* keep the compiler quiet */
 }
 
 /* State of the search for a top-level string field. */

@@ -10,18 +10,24 @@
 #include "utils/jsonb.h"
 
 /*
- * Parses a UTF-8 response body into jsonb (in the database encoding).  A body
- * that is not JSON raises SQLSTATE 08P01 naming "what", with the parser's
- * detail (any copy of the API token blanked).
- */
-extern Jsonb *sg_body_to_jsonb(const char *body, size_t len, const char *what);
-
-/*
- * The same for a whole response: the detail of an error also names the HTTP
- * status, method and path, e.g. "HTTP 200 on GET /order/<id>: ...".
+ * Parses a response's UTF-8 body into jsonb (in the database encoding).  A
+ * body that is not JSON raises SQLSTATE 08P01 naming "what", with a detail
+ * that names the HTTP status, method and path and quotes the parser's
+ * complaint (any copy of the API token blanked), e.g. "HTTP 200 on GET
+ * /order/<id>: ...".
  */
 struct SgHttpResponse;
 extern Jsonb *sg_response_to_jsonb(const struct SgHttpResponse *resp, const char *what);
+
+/*
+ * The same for an answer about one object, asked for by its id ("GET
+ * /order/{id}", "GET /ask/{id}"): an object whose "id" is another id raises
+ * 08P01 "unexpected response", so that a well-formed answer about another
+ * Order or Ask is never recorded as that one.  An answer without a string
+ * "id" is left to the shape check of the record (store.c).
+ */
+extern Jsonb *sg_response_for_id(const struct SgHttpResponse *resp, const char *what,
+								 const char *id);
 
 /*
  * The value of a top-level string field of a JSON text, palloc'd, or NULL if

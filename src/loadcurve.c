@@ -154,7 +154,7 @@ switchgrid_loadcurve(PG_FUNCTION_ARGS)
 	prm = sg_request_prm(id);
 
 	what = psprintf("load curve of request %s", id);
-	resp = sg_api_call(SG_HTTP_GET, psprintf("/request/%s/data", id), query,
+	resp = sg_api_call(SG_HTTP_GET, sg_request_data_path(id), query,
 					   NULL, SG_HTTP_ALLOW_404, what);
 	if (resp->status == 404)
 		ereport(ERROR,

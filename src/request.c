@@ -258,6 +258,12 @@ sg_cmp_cstring(const void *a, const void *b)
 }
 
 char *
+sg_request_data_path(const char *request_id)
+{
+	return psprintf("/request/%s/data", request_id);
+}
+
+char *
 sg_uuid_out(Datum uuid)
 {
 	return DatumGetCString(DirectFunctionCall1(uuid_out, uuid));

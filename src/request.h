@@ -38,6 +38,13 @@ typedef struct SgRequestType
 	SgDataParser parser;
 } SgRequestType;
 
+/*
+ * The API path of a request's data ("/request/{id}/data", SG_DATA_FROM_API),
+ * palloc'd: the one spelling of it.  Which URL a finished request is
+ * downloaded from is decided in result.c (sg_result_url).
+ */
+extern char *sg_request_data_path(const char *request_id);
+
 /* The entry of a request type, or NULL if the name is NULL or unknown. */
 extern const SgRequestType *sg_request_type(const char *name);
 

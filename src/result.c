@@ -39,7 +39,7 @@ sg_result_url(const char *request_id, const char *type, const char *data_url,
 {
 	if (sg_result_from_api(type, data_url))
 	{
-		*path = psprintf("/request/%s/data", request_id);
+		*path = sg_request_data_path(request_id);
 		*send_token = true;
 		return sg_api_url(*path, SG_RESULT_QUERY);
 	}
@@ -53,7 +53,7 @@ sg_fetch_result(const char *request_id, const char *type, const char *data_url,
 				const char *what)
 {
 	if (sg_result_from_api(type, data_url))
-		return sg_api_call(SG_HTTP_GET, psprintf("/request/%s/data", request_id),
+		return sg_api_call(SG_HTTP_GET, sg_request_data_path(request_id),
 						   SG_RESULT_QUERY, NULL, 0, what);
 	return sg_fetch_url(data_url, what);
 }
@@ -121,5 +121,5 @@ sg_store_result(const char *request_id, const char *type, const char *prm,
 		(void) sg_store_loadcurve(request_id, a.n, a.prm, a.ts, a.power, a.power_null);
 	}
 	else
-		sg_store_data(request_id, sg_body_to_jsonb(resp->body, resp->len, what));
+		sg_store_data(request_id, sg_response_to_jsonb(resp, what));
 }

@@ -183,13 +183,17 @@ sg_store_failure(const char *kind, const char *id, const char *error,
 {
 	Oid			types[4] = {TEXTOID, UUIDOID, TEXTOID, TIMESTAMPTZOID};
 	Datum		values[4];
+	char		nulls[4] = {' ', ' ', ' ', ' '};
 
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = sg_uuid_in(id);
 	values[2] = CStringGetTextDatum(error);
 	values[3] = TimestampTzGetDatum(retry_at);
+	/* no next try: the item is given up */
+	if (retry_at == DT_NOEND)
+		nulls[3] = 'n';
 	(void) sg_spi_as_owner("SELECT switchgrid.record_failure($1, $2, $3, $4)",
-						   4, types, values, NULL, NULL, NULL);
+						   4, types, values, nulls, NULL, NULL);
 }
 
 char *

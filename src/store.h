@@ -23,6 +23,7 @@ extern void sg_store_order(Jsonb *order, const char *sent_requests,
 extern void sg_store_data(const char *request_id, Jsonb *data);
 extern int64 sg_store_loadcurve(const char *request_id, int64 n, Datum *prms,
 								Datum *ts, Datum *power, bool *power_null);
+/* A failed attempt of "kind" ('order', 'ask', 'request'); retry_at DT_NOEND: given up. */
 extern void sg_store_failure(const char *kind, const char *id, const char *error,
 							 TimestampTz retry_at);
 

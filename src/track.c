@@ -21,12 +21,13 @@
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
-#include "utils/uuid.h"
 
 #include "compat.h"
 #include "guc.h"
 #include "http.h"
+#include "input.h"
 #include "json_util.h"
+#include "request.h"
 #include "result.h"
 #include "store.h"
 #include "worker.h"
@@ -42,7 +43,7 @@ sg_order_progress(const char *order_id)
 	Datum		result;
 	bool		isnull;
 
-	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(order_id));
+	values[0] = sg_uuid_in(order_id);
 	(void) sg_spi_as_owner("SELECT switchgrid.order_progress($1)", 1, types, values,
 						   NULL, &result, &isnull);
 	return isnull ? NULL : DatumGetJsonbP(result);
@@ -97,9 +98,9 @@ sg_wait_step_alone(const char *order_id)
 				n;
 
 	resp = sg_api_call(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL, NULL, 0, what);
-	sg_store_order(sg_body_to_jsonb(resp->body, resp->len, what), NULL, NULL, 1.0, true);
+	sg_store_order(sg_response_for_id(resp, what, order_id), NULL, NULL, 1.0, true);
 
-	values[0] = DirectFunctionCall1(uuid_in, CStringGetDatum(order_id));
+	values[0] = sg_uuid_in(order_id);
 	(void) sg_spi_as_owner("SELECT coalesce(jsonb_agg(jsonb_build_object("
 						   "'id', request_id, 'type', type, 'url', data_url,"
 						   " 'prm', " SG_SQL_SINGLE_PRM ")), '[]')"
@@ -143,15 +144,11 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 	bool		alone = false;	/* the worker could not take the Order */
 	long		alone_sleep_ms = 250;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
-				 errmsg("order_id must not be null")));
+	order_id = sg_uuid_arg(fcinfo, 0, "order_id");
 	if (PG_ARGISNULL(1))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("timeout must not be null")));
-	order_id = DatumGetCString(DirectFunctionCall1(uuid_out, PG_GETARG_DATUM(0)));
 	timeout = PG_GETARG_INTERVAL_P(1);
 	{
 		/* in double, then capped at a year: no overflow on huge intervals */
@@ -246,21 +243,159 @@ switchgrid_wait(PG_FUNCTION_ARGS)
 	}
 }
 
-static Datum
-sg_optional_uuid(JsonbContainer *event, const char *key, bool required, bool *isnull)
+/* ----------------------------------------------------------------
+ * Webhooks
+ * ----------------------------------------------------------------
+ */
+
+/* The webhook events Switchgrid sends, and what each must name. */
+typedef struct SgWebhookTag
+{
+	const char *tag;
+	bool		is_ask;			/* names an Ask ("askId"), else an Order ("orderId") */
+} SgWebhookTag;
+
+static const SgWebhookTag sg_webhook_tags[] = {
+	{"ask.accepted", true},
+	{"order.request_success", false},
+	{"order.request_failed", false},
+};
+
+/* What switchgrid.record_webhook() keeps of a delivery besides its payload. */
+typedef struct SgWebhookEvent
+{
+	const SgWebhookTag *tag;
+	const char *created;		/* createdAt, or NULL */
+	const char *ask_id;			/* required for an Ask's event, else NULL if absent */
+	const char *order_id;		/* an Order's event only */
+	const char *request_id;		/* NULL if absent */
+	const char *request_type;	/* NULL if absent */
+} SgWebhookEvent;
+
+static const SgWebhookTag *
+sg_webhook_tag(const char *tag)
+{
+	int			i;
+
+	for (i = 0; i < (int) lengthof(sg_webhook_tags); i++)
+		if (strcmp(tag, sg_webhook_tags[i].tag) == 0)
+			return &sg_webhook_tags[i];
+	return NULL;
+}
+
+/* "Known events: a, b, c." for the detail of an unknown one. */
+static char *
+sg_webhook_known_tags(void)
+{
+	StringInfoData buf;
+	int			i;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "Known events: ");
+	for (i = 0; i < (int) lengthof(sg_webhook_tags); i++)
+		appendStringInfo(&buf, "%s%s", i > 0 ? ", " : "", sg_webhook_tags[i].tag);
+	appendStringInfoChar(&buf, '.');
+	return buf.data;
+}
+
+/*
+ * A uuid field of the event as text, checked (22P02, quoting only its
+ * start), or NULL if it is absent; a required one that is absent raises
+ * 22023.
+ */
+static const char *
+sg_webhook_uuid(JsonbContainer *event, const char *key, bool required)
 {
 	char	   *s = sg_jsonb_get_string(event, key);
 
-	*isnull = (s == NULL);
 	if (s == NULL)
 	{
 		if (required)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("webhook event has no \"%s\"", key)));
-		return (Datum) 0;
+		return NULL;
 	}
-	return DirectFunctionCall1(uuid_in, CStringGetDatum(s));
+	return sg_uuid_out(sg_uuid_in(s));
+}
+
+/*
+ * Checks the envelope of a delivery and reads what is kept of it: an
+ * "event" object, a known "_tag", the id it must name, and the optional
+ * fields.  A function of the jsonb alone (no SQL, no HTTP); a bad value
+ * raises 22023 or 22P02, quoting only its start.
+ */
+static void
+sg_webhook_envelope(Jsonb *payload, SgWebhookEvent *ev)
+{
+	JsonbValue *v;
+	JsonbContainer *event;
+	char	   *tag;
+
+	memset(ev, 0, sizeof(*ev));
+
+	v = JB_ROOT_IS_OBJECT(payload) && !JB_ROOT_IS_SCALAR(payload)
+		? sg_jsonb_get(&payload->root, "event") : NULL;
+	if (v == NULL || v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("webhook payload has no \"event\" object")));
+	event = v->val.binary.data;
+
+	tag = sg_jsonb_get_string(event, "_tag");
+	ev->tag = tag ? sg_webhook_tag(tag) : NULL;
+	if (ev->tag == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 tag ? errmsg("unknown webhook event \"%s\"", sg_quote_start(tag))
+				 : errmsg("webhook event has no \"_tag\""),
+				 errdetail_internal("%s", sg_webhook_known_tags())));
+
+	ev->ask_id = sg_webhook_uuid(event, "askId", ev->tag->is_ask);
+	if (!ev->tag->is_ask)
+	{
+		ev->order_id = sg_webhook_uuid(event, "orderId", true);
+		ev->request_id = sg_webhook_uuid(event, "requestId", false);
+		ev->request_type = sg_jsonb_get_string(event, "requestType");
+		if (ev->request_type != NULL && strlen(ev->request_type) > SG_MAX_WORD_CHARS)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid webhook request type \"%s\"",
+							sg_quote_start(ev->request_type))));
+	}
+	ev->created = sg_jsonb_get_string(event, "createdAt");
+	if (ev->created != NULL && strlen(ev->created) > SG_MAX_WORD_CHARS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_DATETIME_FORMAT),
+				 errmsg("invalid input syntax for type %s: \"%s\"",
+						"timestamp with time zone", sg_quote_start(ev->created))));
+}
+
+/* Keeps the event, for the worker to take once this transaction commits. */
+static void
+sg_webhook_record(Jsonb *payload, const SgWebhookEvent *ev)
+{
+	Oid			types[7] = {JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID, TEXTOID};
+	Datum		values[7];
+	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+	values[0] = JsonbPGetDatum(payload);
+	values[1] = CStringGetTextDatum(ev->tag->tag);
+	values[2] = ev->created ? DirectFunctionCall3(timestamptz_in, CStringGetDatum(ev->created),
+												  ObjectIdGetDatum(InvalidOid),
+												  Int32GetDatum(-1)) : (Datum) 0;
+	values[3] = ev->ask_id ? sg_uuid_in(ev->ask_id) : (Datum) 0;
+	values[4] = ev->order_id ? sg_uuid_in(ev->order_id) : (Datum) 0;
+	values[5] = ev->request_id ? sg_uuid_in(ev->request_id) : (Datum) 0;
+	values[6] = ev->request_type ? CStringGetTextDatum(ev->request_type) : (Datum) 0;
+	nulls[2] = ev->created ? ' ' : 'n';
+	nulls[3] = ev->ask_id ? ' ' : 'n';
+	nulls[4] = ev->order_id ? ' ' : 'n';
+	nulls[5] = ev->request_id ? ' ' : 'n';
+	nulls[6] = ev->request_type ? ' ' : 'n';
+	/* asking for a result: a read-only transaction fails rather than skip it */
+	(void) sg_spi_as_owner("SELECT switchgrid.record_webhook($1, $2, $3, $4, $5, $6, $7)",
+						   7, types, values, nulls, NULL, NULL);
 }
 
 PG_FUNCTION_INFO_V1(switchgrid_webhook);
@@ -279,64 +414,18 @@ Datum
 switchgrid_webhook(PG_FUNCTION_ARGS)
 {
 	Jsonb	   *payload;
-	JsonbValue *ev;
-	JsonbContainer *event;
-	char	   *tag;
-	char	   *created;
-	bool		is_ask;
-	Oid			types[7] = {JSONBOID, TEXTOID, TIMESTAMPTZOID, UUIDOID, UUIDOID, UUIDOID, TEXTOID};
-	Datum		values[7];
-	char		nulls[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
-	bool		isnull;
-	Datum		unused;
-	char	   *rtype;
+	SgWebhookEvent ev;
 
 	if (PG_ARGISNULL(0))
 		ereport(ERROR,
 				(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
 				 errmsg("payload must not be null")));
+	/* the size first, on the stored value: a huge payload is not looked into */
+	sg_check_jsonb_arg(fcinfo, 0, "webhook payload", SG_MAX_WEBHOOK_BYTES);
 	payload = PG_GETARG_JSONB_P(0);
-	ev = JB_ROOT_IS_OBJECT(payload) && !JB_ROOT_IS_SCALAR(payload)
-		? sg_jsonb_get(&payload->root, "event") : NULL;
-	if (ev == NULL || ev->type != jbvBinary || !JsonContainerIsObject(ev->val.binary.data))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("webhook payload has no \"event\" object")));
-	event = ev->val.binary.data;
-	tag = sg_jsonb_get_string(event, "_tag");
-	if (tag == NULL ||
-		(strcmp(tag, "ask.accepted") != 0 && strcmp(tag, "order.request_success") != 0 &&
-		 strcmp(tag, "order.request_failed") != 0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("unknown webhook event \"%s\"", tag ? tag : "(none)"),
-				 errdetail("Known events: ask.accepted, order.request_success, order.request_failed.")));
-	is_ask = strcmp(tag, "ask.accepted") == 0;
 
-	values[0] = JsonbPGetDatum(payload);
-	values[1] = CStringGetTextDatum(tag);
-	created = sg_jsonb_get_string(event, "createdAt");
-	if (created)
-		values[2] = TimestampTzGetDatum(DatumGetTimestampTz(
-			DirectFunctionCall3(timestamptz_in, CStringGetDatum(created),
-								ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))));
-	else
-		nulls[2] = 'n';
-	values[3] = sg_optional_uuid(event, "askId", is_ask, &isnull);
-	nulls[3] = isnull ? 'n' : ' ';
-	values[4] = sg_optional_uuid(event, "orderId", !is_ask, &isnull);
-	nulls[4] = isnull || is_ask ? 'n' : ' ';
-	values[5] = sg_optional_uuid(event, "requestId", false, &isnull);
-	nulls[5] = isnull || is_ask ? 'n' : ' ';
-	rtype = sg_jsonb_get_string(event, "requestType");
-	if (rtype && !is_ask)
-		values[6] = CStringGetTextDatum(rtype);
-	else
-		nulls[6] = 'n';
-
-	/* asking for a result: a read-only transaction fails rather than skip it */
-	(void) sg_spi_as_owner("SELECT switchgrid.record_webhook($1, $2, $3, $4, $5, $6, $7)",
-						   7, types, values, nulls, &unused, &isnull);
+	sg_webhook_envelope(payload, &ev);
+	sg_webhook_record(payload, &ev);
 	/* the worker takes the event once this transaction commits, if it does */
 	sg_worker_wake_at_commit();
 

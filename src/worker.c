@@ -21,7 +21,9 @@
  * Backends hand the worker two kinds of work through shared memory: Orders
  * placed and billed in a transaction (or savepoint) that rolled back, on a
  * queue that carries nothing else, and Orders that switchgrid_wait() wants
- * followed.  Webhooks go through the table: the worker takes the events of
+ * followed.  The worker makes them durable at once: a placeholder row in
+ * switchgrid.orders (status HANDED_OVER), written before the ids leave the
+ * queues, from which they are followed like any other Order.  Webhooks go through the table: the worker takes the events of
  * committed transactions and looks up the unknown Orders they name within a
  * budget (SG_LOOKUPS_PER_MINUTE).  Backends wake the worker by setting its
  * latch, at the commit of a transaction that placed an Order or received a
@@ -61,6 +63,7 @@
 #include "housekeeping.h"
 #include "http.h"
 #include "json_util.h"
+#include "request.h"
 #include "result.h"
 #include "store.h"
 #include "worker.h"
@@ -378,7 +381,6 @@ typedef enum SgWorkKind
 typedef enum SgWorkOrigin
 {
 	SG_FROM_TABLE,				/* due in switchgrid.*: a failure is recorded */
-	SG_FROM_HANDOVER,			/* an Order a backend handed over: kept until recorded */
 	SG_FROM_WEBHOOK				/* an unknown Order a webhook named: one look-up */
 } SgWorkOrigin;
 
@@ -391,6 +393,7 @@ typedef struct SgWork
 	char	   *type;			/* request type, for a download */
 	char	   *data_url;		/* dataUrl, for a download */
 	char	   *prm;			/* the PRM of a one-PRM request, for a download */
+	bool		placeholder;	/* an Order handed over, never recorded yet */
 	int			attempts;		/* polls or downloads so far */
 	int			failures;		/* failed in a row */
 	bool		test_env;		/* an Ask of the test environment */
@@ -400,7 +403,7 @@ typedef struct SgWork
 typedef enum SgOutcome
 {
 	SG_OUTCOME_RECORDED,		/* the answer, or the failure, is recorded */
-	SG_OUTCOME_UNKNOWN,			/* an Order not recorded here that the API does not know */
+	SG_OUTCOME_UNKNOWN,			/* a webhook's Order that the API does not know */
 	SG_OUTCOME_LOCKED,			/* another transaction holds its rows */
 	SG_OUTCOME_FAILED			/* neither the answer nor a failure could be recorded */
 } SgOutcome;
@@ -416,18 +419,19 @@ static const char *const sg_kind_names[SG_WORK_KINDS] = {
  * What is due, per kind.  $1 is the limit, $2 the ids the worker backs off
  * in its memory.  Columns: id, attempts, failures, whether another
  * transaction holds the row (checked with SKIP LOCKED: never waited for),
- * then test_env for an Ask, or type, data_url and the one PRM for a
- * download.
+ * then whether an Order is a placeholder (see record_handed_over()),
+ * test_env for an Ask, or type, data_url and the one PRM for a download.
  */
 static const char *const sg_due_sql[SG_WORK_KINDS] = {
 	[SG_WORK_ORDER] =
-	"WITH due AS (SELECT order_id, polls, failures FROM switchgrid.orders"
+	"WITH due AS (SELECT order_id, polls, failures, status FROM switchgrid.orders"
 	"             WHERE next_poll_at <= now() AND order_id <> ALL ($2)"
 	"             ORDER BY next_poll_at LIMIT $1),"
 	"     free AS (SELECT order_id FROM switchgrid.orders"
 	"              WHERE order_id IN (SELECT order_id FROM due)"
 	"              FOR NO KEY UPDATE SKIP LOCKED)"
-	" SELECT d.order_id::text, d.polls, d.failures, f.order_id IS NULL"
+	" SELECT d.order_id::text, d.polls, d.failures, f.order_id IS NULL,"
+	"        d.status = 'HANDED_OVER'"
 	" FROM due d LEFT JOIN free f USING (order_id)",
 	[SG_WORK_ASK] =
 	"WITH due AS (SELECT ask_id, polls, failures, test_env FROM switchgrid.asks"
@@ -463,13 +467,14 @@ static const int sg_due_limit[SG_WORK_KINDS] = {
  * The worker's own memory of items, by kind and id, with a time:
  *	sg_held:	 items of the tables that a lock kept from being recorded,
  *				 and when to try them again;
- *	sg_handed:	 Orders handed over by backends, until recorded, and when to
- *				 try them again;
+ *	sg_handed:	 Orders handed over by backends that could not be written to
+ *				 switchgrid.orders yet, and when to try again;
  *	sg_looked_up: unknown Orders named by webhooks, looked up already, and
  *				 until when not to look them up again.
  * All live in TopMemoryContext for the life of the worker.  A worker that
- * exits loses them: held items are due in their tables anyway, and every
- * handed-over Order is named in the server log.
+ * exits loses them: held items are due in their tables anyway, and
+ * sg_handed only holds what a lock kept from its placeholder row (rare,
+ * logged; every placed Order is named in the server log too).
  */
 typedef struct SgMemoKey
 {
@@ -600,7 +605,7 @@ sg_memo_waiting_ids(HTAB *memo, SgWorkKind kind, TimestampTz now)
 	hash_seq_init(&seq, memo);
 	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
 		if (m->key.kind == kind && m->until > now)
-			ids[n++] = DirectFunctionCall1(uuid_in, CStringGetDatum(m->key.id));
+			ids[n++] = sg_uuid_in(m->key.id);
 	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
@@ -653,6 +658,23 @@ sg_commit(void)
 	CommitTransactionCommand();
 }
 
+/*
+ * Ends a worker transaction that raised an error (from PG_CATCH): returns
+ * the error, copied into "cxt", which is left current.
+ */
+static ErrorData *
+sg_abort_with_error(MemoryContext cxt)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(cxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	AbortCurrentTransaction();
+	MemoryContextSwitchTo(cxt);
+	return edata;
+}
+
 static bool
 sg_extension_installed(void)
 {
@@ -666,34 +688,136 @@ sg_extension_installed(void)
 }
 
 /*
- * Moves what backends handed over from the shared queues into sg_handed,
- * due now.  Cheap (a copy under a spinlock): called at every round and
- * after every record, so that the queues rarely fill.
+ * Removes the first "taken" ids of a shared queue, once they are safe in the
+ * table.  Backends only append, and only the worker removes, so the first
+ * "taken" are still the ones it read.
  */
 static void
-sg_drain_handed_over(void)
+sg_queue_consume(char (*queue)[SG_UUID_LEN + 1], int *n, int taken)
+{
+	Assert(taken >= 0 && taken <= *n);
+	memmove(queue[0], queue[taken], sizeof(queue[0]) * (*n - taken));
+	*n -= taken;
+}
+
+/*
+ * Makes the Orders backends handed over durable, as soon as the worker has
+ * them: in one short transaction, switchgrid.record_handed_over() gives each
+ * a placeholder row in switchgrid.orders, due now, from which it is
+ * followed like any other Order, across any restart; its first answer
+ * replaces the placeholder.  The ids leave the shared queues only once that
+ * transaction has committed, so a worker that dies meanwhile leaves them to
+ * the next one.  An id that could not be written (another transaction is
+ * inserting the same Order, or the transaction failed) is kept in sg_handed
+ * and tried again after a backoff.  Cheap when there is nothing to take (a
+ * look under a spinlock): called at every round and after every record, so
+ * that the queues rarely fill.  Allocates in "cxt".
+ */
+static void
+sg_take_handed_over(MemoryContext cxt)
 {
 	char		rolled_back[SG_ROLLED_BACK_QUEUE][SG_UUID_LEN + 1];
 	char		wanted[SG_WANTED_QUEUE][SG_UUID_LEN + 1];
 	int			nrolled_back,
 				nwanted,
+				n = 0,
 				i;
+	Datum	   *ids;
+	char	  **names;
+	List	   *volatile left = NIL;	/* the ids record_handed_over() left */
+	List	   *not_written;
+	volatile bool failed = false;
+	HASH_SEQ_STATUS seq;
+	SgMemo	   *m;
+	TimestampTz now = GetCurrentTimestamp();
 
 	SpinLockAcquire(&sg_shared->mutex);
 	Assert(sg_shared->nrolled_back >= 0 && sg_shared->nrolled_back <= SG_ROLLED_BACK_QUEUE);
 	Assert(sg_shared->nwanted >= 0 && sg_shared->nwanted <= SG_WANTED_QUEUE);
 	nrolled_back = sg_shared->nrolled_back;
 	memcpy(rolled_back, sg_shared->rolled_back, sizeof(rolled_back[0]) * nrolled_back);
-	sg_shared->nrolled_back = 0;
 	nwanted = sg_shared->nwanted;
 	memcpy(wanted, sg_shared->wanted, sizeof(wanted[0]) * nwanted);
-	sg_shared->nwanted = 0;
 	SpinLockRelease(&sg_shared->mutex);
 
+	/* the queues' ids, and those kept from an earlier try whose time has come */
+	names = palloc(sizeof(char *) * (nrolled_back + nwanted + hash_get_num_entries(sg_handed)));
 	for (i = 0; i < nrolled_back; i++)
-		(void) sg_memo_enter(sg_handed, SG_WORK_ORDER, rolled_back[i]);
+		names[n++] = rolled_back[i];
 	for (i = 0; i < nwanted; i++)
-		(void) sg_memo_enter(sg_handed, SG_WORK_ORDER, wanted[i]);
+		names[n++] = wanted[i];
+	hash_seq_init(&seq, sg_handed);
+	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
+		if (m->until <= now)
+			names[n++] = pstrdup(m->key.id);
+	if (n == 0)
+		return;
+	ids = palloc(sizeof(Datum) * n);
+	for (i = 0; i < n; i++)
+		ids[i] = sg_uuid_in(names[i]);
+
+	PG_TRY();
+	{
+		Oid			types[1] = {UUIDARRAYOID};
+		Datum		values[1];
+		uint64		k;
+
+		sg_begin();
+		if (SPI_connect() != SPI_OK_CONNECT)
+			elog(ERROR, "SPI_connect failed");
+		values[0] = PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false,
+													TYPALIGN_CHAR));
+		if (SPI_execute_with_args("SELECT id::text FROM switchgrid.record_handed_over($1) AS id",
+								  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not record the orders handed over");
+		for (k = 0; k < SPI_processed; k++)
+			left = lappend(left, MemoryContextStrdup(cxt, SPI_getvalue(SPI_tuptable->vals[k],
+																	   SPI_tuptable->tupdesc, 1)));
+		SPI_finish();
+		sg_commit();
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata = sg_abort_with_error(cxt);
+
+		ereport(LOG,
+				(errmsg("switchgrid worker: could not record %d orders handed over: %s",
+						n, edata->message),
+				 errdetail("They are kept in memory and tried again.")));
+		failed = true;
+	}
+	PG_END_TRY();
+	/* a transaction's end leaves TopMemoryContext current */
+	MemoryContextSwitchTo(cxt);
+
+	not_written = left;
+
+	/* safe in the table, or kept in sg_handed: the queues may let them go */
+	SpinLockAcquire(&sg_shared->mutex);
+	sg_queue_consume(sg_shared->rolled_back, &sg_shared->nrolled_back, nrolled_back);
+	sg_queue_consume(sg_shared->wanted, &sg_shared->nwanted, nwanted);
+	SpinLockRelease(&sg_shared->mutex);
+
+	for (i = 0; i < n; i++)
+	{
+		ListCell   *lc;
+		bool		kept = failed;
+
+		foreach(lc, not_written)
+			if (pg_strcasecmp((char *) lfirst(lc), names[i]) == 0)
+				kept = true;
+		if (!kept)
+			sg_memo_forget(sg_handed, SG_WORK_ORDER, names[i]);
+		else
+		{
+			m = sg_memo_enter(sg_handed, SG_WORK_ORDER, names[i]);
+			if (!failed && m->tries == 0)
+				ereport(LOG,
+						(errmsg("switchgrid worker: order %s handed over is being recorded by another transaction; it is tried again",
+								names[i])));
+			sg_memo_back_off(m);
+		}
+	}
 }
 
 static SgWork *
@@ -847,7 +971,9 @@ sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, MemoryContext cxt
 		w = sg_new_work(kind, SG_FROM_TABLE, id);
 		w->attempts = DatumGetInt32(SPI_getbinval(tup, desc, 2, &isnull));
 		w->failures = DatumGetInt32(SPI_getbinval(tup, desc, 3, &isnull));
-		if (kind == SG_WORK_ASK)
+		if (kind == SG_WORK_ORDER)
+			w->placeholder = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
+		else if (kind == SG_WORK_ASK)
 			w->test_env = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		else if (kind == SG_WORK_FETCH)
 		{
@@ -889,51 +1015,52 @@ sg_read_due(bool *more)
 	return work;
 }
 
-/* The handed-over Orders whose time has come, at most SG_ROUND_LIMIT. */
-static List *
-sg_add_handed_over(List *work, bool *more)
+/*
+ * Records that the API does not know an Order (HTTP 404).  A recorded Order
+ * is tried again after a long backoff.  A placeholder is given up at once
+ * (no next poll; the row and its last_error stay, the id being billed): a
+ * webhook naming it, or switchgrid_order_status(), revives it.
+ */
+static void
+sg_record_unknown_order(SgWork *w)
 {
-	HASH_SEQ_STATUS seq;
-	SgMemo	   *m;
-	TimestampTz now = GetCurrentTimestamp();
-	int			n = 0;
-
-	hash_seq_init(&seq, sg_handed);
-	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
+	if (w->placeholder)
 	{
-		if (m->until > now)
-			continue;
-		if (n == SG_ROUND_LIMIT)
-		{
-			*more = true;
-			hash_seq_term(&seq);
-			break;
-		}
-		work = lappend(work, sg_new_work(SG_WORK_ORDER, SG_FROM_HANDOVER, m->key.id));
-		n++;
+		ereport(LOG,
+				(errmsg("switchgrid worker: order %s handed over is unknown to Switchgrid; it is no longer polled",
+						w->id)));
+		sg_store_failure("order", w->id,
+						 "Switchgrid does not know this order (HTTP 404); it was handed over unrecorded and is no longer polled",
+						 DT_NOEND);
 	}
-	return work;
+	else
+		sg_store_failure("order", w->id, "Switchgrid does not know this order (HTTP 404)",
+						 GetCurrentTimestamp() +
+						 (TimestampTz) sg_poll_interval_ms * 10 * 1000);
 }
 
-/* Records one successful answer. Runs inside a transaction. */
+/*
+ * Records one successful answer. Runs inside a transaction.  An answer about
+ * another id than the one asked for is refused (08P01), like a malformed one.
+ */
 static void
-sg_record_success(SgWork *w, SgHttpResponse *resp)
+sg_record_success(SgWork *w, SgHttpJob *job)
 {
+	SgHttpResponse *resp = job->resp;
+
 	switch (w->kind)
 	{
 		case SG_WORK_ORDER:
 			if (resp->status == 404)
-				sg_store_failure("order", w->id, "Switchgrid does not know this order (HTTP 404)",
-								 GetCurrentTimestamp() +
-								 (TimestampTz) sg_poll_interval_ms * 10 * 1000);
+				sg_record_unknown_order(w);
 			else
-				sg_store_order(sg_body_to_jsonb(resp->body, resp->len, "an Order"),
+				sg_store_order(sg_response_for_id(resp, job->what, w->id),
 							   NULL, NULL,
 							   sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
 							   sg_auto_fetch);
 			break;
 		case SG_WORK_ASK:
-			sg_store_ask(sg_body_to_jsonb(resp->body, resp->len, "an Ask"),
+			sg_store_ask(sg_response_for_id(resp, job->what, w->id),
 						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0), -1);
 			break;
 		case SG_WORK_FETCH:
@@ -968,7 +1095,7 @@ sg_lock_for_record(SgWork *w)
 	bool		isnull;
 
 	values[0] = CStringGetTextDatum(sg_kind_names[w->kind]);
-	values[1] = DirectFunctionCall1(uuid_in, CStringGetDatum(w->id));
+	values[1] = sg_uuid_in(w->id);
 	(void) sg_spi_as_owner("SELECT switchgrid.lock_for_record($1, $2)",
 						   2, types, values, NULL, &todo, &isnull);
 	return !isnull && DatumGetBool(todo);
@@ -976,12 +1103,14 @@ sg_lock_for_record(SgWork *w)
 
 /*
  * One record transaction: the item's locks, taken without waiting, then
- * the answer in "resp", or else the failure "message".  Returns RECORDED,
- * LOCKED (another transaction holds a row: nothing was written), or FAILED
- * with the error's message in *error (allocated in "cxt"; logged).
+ * the answer of "job" (if "message" is NULL), or else the failure
+ * "message".  Returns RECORDED, LOCKED (another transaction holds a row:
+ * nothing was written), or FAILED with the error's message and detail in
+ * *error (allocated in "cxt"; logged): what last_error keeps, e.g.
+ * "malformed response ...: HTTP 200 on GET /order/<id>: ...".
  */
 static SgOutcome
-sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
+sg_try_record(SgWork *w, SgHttpJob *job, const char *message,
 			  long retry_after_ms, MemoryContext cxt, char **error)
 {
 	volatile SgOutcome outcome = SG_OUTCOME_RECORDED;
@@ -992,8 +1121,8 @@ sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
 		/* a download stored meanwhile (by switchgrid_wait()) is not stored twice */
 		if (sg_lock_for_record(w))
 		{
-			if (resp != NULL)
-				sg_record_success(w, resp);
+			if (message == NULL)
+				sg_record_success(w, job);
 			else
 				sg_record_failure(w, message, retry_after_ms);
 		}
@@ -1001,21 +1130,18 @@ sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = sg_abort_with_error(cxt);
 
-		MemoryContextSwitchTo(cxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		AbortCurrentTransaction();
 		if (edata->sqlerrcode == ERRCODE_LOCK_NOT_AVAILABLE)
 			outcome = SG_OUTCOME_LOCKED;
 		else
 		{
 			outcome = SG_OUTCOME_FAILED;
-			*error = edata->message;
+			*error = edata->detail
+				? psprintf("%s: %s", edata->message, edata->detail) : edata->message;
 			ereport(LOG,
 					(errmsg("switchgrid worker: could not record %s %s: %s",
-							sg_kind_names[w->kind], w->id, edata->message)));
+							sg_kind_names[w->kind], w->id, *error)));
 		}
 	}
 	PG_END_TRY();
@@ -1027,8 +1153,8 @@ sg_try_record(SgWork *w, SgHttpResponse *resp, const char *message,
 /*
  * Records the outcome of one item.  An item of the tables gets its answer
  * recorded, or else its failure as its last error (a malformed payload,
- * say); a handed-over or webhook Order has no row to keep an error in, so
- * only a recorded answer counts.  Nothing here stops the worker.
+ * say); a webhook's Order has no row to keep an error in, so only a
+ * recorded answer counts.  Nothing here stops the worker.
  */
 static SgOutcome
 sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
@@ -1036,34 +1162,32 @@ sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
 	char	   *error = NULL;
 	SgOutcome	outcome;
 
-	if (w->origin != SG_FROM_TABLE)
+	if (w->origin == SG_FROM_WEBHOOK)
 	{
 		Assert(w->kind == SG_WORK_ORDER);
 		if (job->error != NULL)
 			return SG_OUTCOME_FAILED;
 		if (job->resp->status == 404)
 			return SG_OUTCOME_UNKNOWN;
-		return sg_try_record(w, job->resp, NULL, -1, cxt, &error);
+		return sg_try_record(w, job, NULL, -1, cxt, &error);
 	}
 
 	if (job->error != NULL)
-		return sg_try_record(w, NULL, job->error->message, job->retry_after_ms, cxt, &error);
-	outcome = sg_try_record(w, job->resp, NULL, -1, cxt, &error);
+		return sg_try_record(w, job, job->error->message, job->retry_after_ms, cxt, &error);
+	outcome = sg_try_record(w, job, NULL, -1, cxt, &error);
 	if (outcome == SG_OUTCOME_FAILED)
-		outcome = sg_try_record(w, NULL, error, -1, cxt, &error);
+		outcome = sg_try_record(w, job, error, -1, cxt, &error);
 	return outcome;
 }
 
 /*
  * What the worker remembers of an item after its outcome: an item of the
- * tables whose row could not be written is held; a handed-over Order is
- * kept until recorded (or unknown to the API); a webhook's look-up is done.
+ * tables whose row could not be written is held; a webhook's look-up is
+ * done, whatever came of it.
  */
 static void
-sg_remember_outcome(SgWork *w, SgHttpJob *job, SgOutcome outcome)
+sg_remember_outcome(SgWork *w, SgOutcome outcome)
 {
-	SgMemo	   *m;
-
 	switch (w->origin)
 	{
 		case SG_FROM_TABLE:
@@ -1071,28 +1195,6 @@ sg_remember_outcome(SgWork *w, SgHttpJob *job, SgOutcome outcome)
 				sg_memo_forget(sg_held, w->kind, w->id);
 			else
 				sg_hold(w->kind, w->id, outcome == SG_OUTCOME_LOCKED);
-			break;
-		case SG_FROM_HANDOVER:
-			if (outcome == SG_OUTCOME_RECORDED)
-				sg_memo_forget(sg_handed, w->kind, w->id);
-			else if (outcome == SG_OUTCOME_UNKNOWN)
-			{
-				ereport(LOG,
-						(errmsg("switchgrid worker: order %s handed over is unknown to Switchgrid",
-								w->id)));
-				sg_memo_forget(sg_handed, w->kind, w->id);
-			}
-			else
-			{
-				m = sg_memo_enter(sg_handed, w->kind, w->id);
-				sg_memo_back_off(m);
-				if (job->error != NULL)
-					ereport(LOG,
-							(errmsg("switchgrid worker: could not look up order %s handed over: %s",
-									w->id, job->error->message),
-							 errdetail("It is tried again in %.1f s.",
-									   (double) (m->until - GetCurrentTimestamp()) / USECS_PER_SEC)));
-			}
 			break;
 		case SG_FROM_WEBHOOK:
 			break;
@@ -1138,7 +1240,8 @@ sg_next_due_ms(void)
 	/*
 	 * A held item whose time has come is due in its table again (the query
 	 * below sees it) or is not due at all any more: only the times still to
-	 * come count.  A handed-over Order is due whenever its time has come.
+	 * come count.  A handed-over Order not written yet is due whenever its
+	 * time has come.
 	 */
 	TimestampTz soonest = Min(sg_memo_earliest(sg_held, now),
 							  sg_memo_earliest(sg_handed, DT_NOBEGIN));
@@ -1200,10 +1303,9 @@ sg_worker_round(MemoryContext cxt)
 	sg_expire_webhook_events();
 	sg_memo_prune(sg_held, now - (TimestampTz) SG_LOOKUP_FORGET_S * USECS_PER_SEC);
 
-	/* 2. what is due: handed over by backends, webhook hints, the tables */
-	sg_drain_handed_over();
+	/* 2. what is due: handed over by backends (made durable first), webhook hints, the tables */
+	sg_take_handed_over(cxt);
 	work = sg_read_due(&more);
-	work = sg_add_handed_over(work, &more);
 	n = list_length(work);
 	if (n == 0)
 		return sg_next_due_ms();
@@ -1232,11 +1334,11 @@ sg_worker_round(MemoryContext cxt)
 		SgHttpJob  *job = &jobs[i++];
 
 		CHECK_FOR_INTERRUPTS();
-		sg_remember_outcome(w, job, sg_record_outcome(w, job, cxt));
+		sg_remember_outcome(w, sg_record_outcome(w, job, cxt));
 		/* a load curve can be megabytes: give it back at once */
 		if (job->resp != NULL)
 			pfree(job->resp->body);
-		sg_drain_handed_over();
+		sg_take_handed_over(cxt);
 	}
 	pgstat_report_activity(STATE_IDLE, NULL);
 	pgstat_report_stat(false);

@@ -127,6 +127,12 @@ SELECT sqlstate_of($$SELECT switchgrid_webhook('{"event": {"_tag": "order.delete
 SELECT sqlstate_of($$SELECT switchgrid_webhook('[{"event": {"_tag": "ask.accepted"}}]')$$);
 SELECT sqlstate_of($$SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object('_tag', 'ask.accepted', 'askId', gen_random_uuid()), 'pad', repeat('x', 100000)))$$);
 SELECT count(*) AS oversized_kept FROM switchgrid.webhook_events WHERE pg_column_size(payload) > 65536;
+-- the size is checked before anything is looked up inside; bad values are quoted by their start only
+SELECT sqlstate_of($$SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object('_tag', repeat('x', 100000))))$$);
+SELECT sqlstate_of($$SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object('_tag', repeat('order.deleted ', 100))))$$);
+SELECT sqlstate_of($$SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object('_tag', 'order.request_failed', 'orderId', repeat('0', 1000))))$$);
+SELECT sqlstate_of($$SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object('_tag', 'ask.accepted', 'askId', gen_random_uuid(), 'createdAt', repeat('2024', 1000))))$$);
+SELECT sqlstate_of($$SELECT switchgrid_webhook('{"event": {"orderId": "00000000-0000-0000-0000-000000000002"}}')$$);
 -- a forged event for an Order nobody knows is recorded, and costs no call here
 SELECT sqlstate_of($$SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object('_tag', 'order.request_success', 'orderId', gen_random_uuid(), 'requestType', 'C68')))$$);
 SELECT count(*) AS forged_kept FROM switchgrid.webhook_events WHERE request_type = 'C68';

@@ -53,6 +53,13 @@ SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
 -- names the status and path, and never the token
 \! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "body": "{\"id\" \"sim-token\"}", "times": 1}'
 SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
+-- a well-formed answer about another Order or Ask is not recorded as that one
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "body": "{\"id\": \"00000000-0000-0000-0000-000000000009\", \"status\": \"PENDING_REQUESTS\", \"requests\": []}", "times": 1}'
+SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');
+\! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/ask/", "body": "{\"id\": \"00000000-0000-0000-0000-000000000009\", \"status\": \"ACCEPTED\"}", "times": 1}'
+SELECT switchgrid_ask_status('00000000-0000-0000-0000-000000000001');
+SELECT (SELECT count(*) FROM switchgrid.orders WHERE order_id = '00000000-0000-0000-0000-000000000009') AS orders_kept,
+       (SELECT count(*) FROM switchgrid.asks WHERE ask_id = '00000000-0000-0000-0000-000000000009') AS asks_kept;
 SET switchgrid.max_retries = 0;
 \! python3 test/sim/simctl.py fault '{"method": "GET", "path": "/order/", "truncate": true}'
 SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000001');

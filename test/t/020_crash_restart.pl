@@ -76,5 +76,89 @@ is( $node->safe_psql('postgres',
 		'SELECT count(*) FROM switchgrid.requests WHERE fetched_at IS NOT NULL AND rows_stored = 48'),
 	'10', 'each request stored with its 48 points');
 
+# 3. A billed Order whose record was rolled back is handed to the worker,
+# which makes the hand-over durable at once (a placeholder row): the worker
+# killed, or the server restarted, while its poll of the Order hangs loses
+# nothing.
+sub worker_pid
+{
+	return $node->safe_psql('postgres',
+		q{SELECT pid FROM pg_stat_activity WHERE backend_type = 'switchgrid worker'});
+}
+
+# Places (and bills) a C68 order in a transaction that rolls back; returns its id.
+sub place_rolled_back
+{
+	my ($id) = $node->safe_psql('postgres', q{
+		BEGIN;
+		SELECT switchgrid_order(switchgrid_request('C68', ARRAY['09111642617347'])) ->> 'id';
+		ROLLBACK;}) =~ /([0-9a-f-]{36})/;
+	return $id;
+}
+
+# Places an order that rolls back; returns its id once the worker has made
+# it a placeholder and its poll hangs on the simulator.
+sub hand_over_hanging
+{
+	sim_control('POST', '/reset');
+	sim_control('POST', '/faults', { method => 'GET', path => '/order/', delay_ms => 60000, times => -1 });
+	my $id = place_rolled_back();
+	ok( poll_until(
+			sub {
+				grep { $_->{path} =~ /\Q$id\E/ && !defined $_->{status} }
+				  @{ sim_control('GET', '/log')->{json} };
+			},
+			30, 'the worker to poll the handed-over order'),
+		'the worker polls the handed-over order, and the poll hangs');
+	is( $node->safe_psql('postgres', qq{
+			SELECT o.status, o.raw, o.finished_at IS NULL, p.kind
+			FROM switchgrid.orders o JOIN switchgrid.pending p ON p.id = o.order_id
+			WHERE o.order_id = '$id'}),
+		'HANDED_OVER|{}|t|order', 'meanwhile the order is a placeholder row, pending');
+	is($node->safe_psql('postgres', "SELECT switchgrid.order_progress('$id') IS NULL"), 't',
+		'which switchgrid_wait() does not take for a record');
+	return $id;
+}
+
+sub order_recorded
+{
+	my ($id) = @_;
+	return $node->safe_psql('postgres', qq{
+		SELECT status = 'SUCCESS' AND raw ->> 'id' = '$id' AND finished_at IS NOT NULL
+		FROM switchgrid.orders WHERE order_id = '$id'}) eq 't';
+}
+
+my $killed = hand_over_hanging();
+my $old_pid = worker_pid();
+$node->safe_psql('postgres', "SELECT pg_terminate_backend($old_pid)");
+sim_control('DELETE', '/faults');
+ok( poll_until(sub { my $p = worker_pid(); $p ne '' && $p ne $old_pid }, 30, 'a new worker'),
+	'the worker is restarted after being killed');
+ok(poll_until(sub { order_recorded($killed) }, 60, 'the handed-over order after the kill'),
+	'an order handed over to a worker killed during its poll is recorded');
+
+my $restarted = hand_over_hanging();
+$node->restart;
+sim_control('DELETE', '/faults');
+ok(poll_until(sub { order_recorded($restarted) }, 60, 'the handed-over order after the restart'),
+	'an order handed over before a restart is recorded');
+
+# A placeholder that the API does not know is given up at once, its row and
+# its reason kept (the id was billed); it is not polled again.
+sim_control('POST', '/reset');
+sim_control('POST', '/faults', { method => 'GET', path => '/order/', status => 404, times => -1 });
+my $unknown = place_rolled_back();
+ok( poll_until(
+		sub {
+			$node->safe_psql('postgres', qq{
+				SELECT next_poll_at IS NULL AND last_error LIKE '%HTTP 404%handed over%'
+				FROM switchgrid.orders WHERE order_id = '$unknown'}) eq 't';
+		},
+		30, 'the unknown placeholder to be given up'),
+	'a handed-over order unknown to the API is given up, with its reason');
+is($node->safe_psql('postgres', "SELECT count(*) FROM switchgrid.pending WHERE id = '$unknown'"),
+	'0', 'and is no longer pending');
+sim_control('DELETE', '/faults');
+
 $node->stop;
 done_testing();

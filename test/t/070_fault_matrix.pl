@@ -121,6 +121,8 @@ my $closed_port = do {
 # GET /request/<id>/data (a load-curve download).  sync: the SQLSTATE the
 # call ends in; worker: what its last_error says.  retry: the fault, once,
 # is retried away by a call allowed one retry.
+# A well-formed answer that describes this Order instead of the one asked for.
+my $OTHER_ID = '00000000-0000-0000-0000-00000000beef';
 my @faults = (
 	{ name => 'HTTP 500', spec => { status => 500 }, sync => '58000',
 		worker => qr/Switchgrid failed on/, both => 1 },
@@ -148,6 +150,9 @@ my @faults = (
 	{ name => 'JSON of the wrong shape', spec => { body => '{"unexpected": [1, 2]}' },
 		data_spec => { body => '{"period": 1800, "values": {"a": "b"}}' },
 		sync => '08P01', worker => qr/unexpected response|malformed response/, both => 1 },
+	{ name => 'an answer about another id',
+		spec => { body => qq{{"id": "$OTHER_ID", "status": "PENDING_REQUESTS", "requests": []}} },
+		sync => '08P01', worker => qr/unexpected response.*HTTP 200 on GET \/order\/.*not the one asked for/ },
 	{ name => 'deep nesting', spec => { nesting => 100000 }, sync => '08P01',
 		worker => qr/malformed response/, both => 1 },
 	{ name => 'body over the size cap', spec => { oversize => 400 * 1024 }, sync => '54000',
@@ -344,6 +349,8 @@ is($safe->(qq{
 	SELECT count(*) FROM switchgrid.orders o JOIN switchgrid.requests r USING (order_id)
 	WHERE o.last_error LIKE '%$token%' OR r.last_error LIKE '%$token%'
 	   OR o.raw::text LIKE '%$token%'}), '0', 'nor in the tables');
+is($safe->("SELECT count(*) FROM switchgrid.orders WHERE order_id = '$OTHER_ID'"), '0',
+	'an answer about another id is never recorded as that one');
 is($session->query_safe('SELECT pg_backend_pid()'), $session_pid, 'the session is the same backend');
 $session->quit;
 
