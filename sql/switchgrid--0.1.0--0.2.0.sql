@@ -85,16 +85,23 @@ BEGIN
     INTO ask_ids, order_ids
     FROM taken;
 
+    -- An item whose last attempt failed keeps its backoff (and a
+    -- Retry-After): a webhook hurries only what is going well.
     UPDATE switchgrid.asks SET next_poll_at = now()
     WHERE ask_id IN (SELECT ask_id FROM switchgrid.asks
-                     WHERE ask_id = ANY (ask_ids) AND next_poll_at > now()
+                     WHERE ask_id = ANY (ask_ids) AND next_poll_at > now() AND failures = 0
                        AND (polls = 0 OR updated_at < now() - interval '1 second')
                      FOR NO KEY UPDATE SKIP LOCKED);
-    UPDATE switchgrid.orders SET next_poll_at = now(), failures = 0
+    -- An Order given up on (next_poll_at NULL, not finished) is revived, and
+    -- its failures counted afresh.
+    UPDATE switchgrid.orders
+    SET failures = CASE WHEN next_poll_at IS NULL THEN 0 ELSE failures END,
+        next_poll_at = now()
     WHERE order_id IN (SELECT order_id FROM switchgrid.orders
                        WHERE order_id = ANY (order_ids) AND finished_at IS NULL
-                         AND (next_poll_at IS NULL OR next_poll_at > now())
-                         AND (polls = 0 OR updated_at < now() - interval '1 second')
+                         AND (next_poll_at IS NULL
+                              OR (next_poll_at > now() AND failures = 0
+                                  AND (polls = 0 OR updated_at < now() - interval '1 second')))
                        FOR NO KEY UPDATE SKIP LOCKED);
 
     RETURN QUERY

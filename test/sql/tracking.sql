@@ -84,6 +84,30 @@ SELECT switchgrid_webhook('[]');
 SELECT switchgrid_webhook(NULL);
 SELECT count(*) AS events FROM switchgrid.webhook_events;
 
+-- The worker's side of webhooks (it works in another database here, so it is
+-- played by hand): an event hurries an Order that is going well, keeps the
+-- backoff (and any Retry-After) of one whose last poll failed, and revives
+-- one given up on.
+CREATE FUNCTION hint(ord uuid) RETURNS bigint LANGUAGE sql AS $$
+    SELECT switchgrid_webhook(jsonb_build_object('event', jsonb_build_object(
+        '_tag', 'order.request_success', 'orderId', ord)));
+    SELECT count(*) FROM switchgrid.take_webhook_events(1000);
+$$;
+UPDATE switchgrid.orders SET next_poll_at = now() + interval '1 hour', failures = 0,
+       updated_at = now() - interval '1 minute' WHERE order_id = :'slow_order';
+SELECT hint(:'slow_order') AS unknown_orders;
+SELECT next_poll_at <= now() AS hurried FROM switchgrid.orders WHERE order_id = :'slow_order';
+UPDATE switchgrid.orders SET next_poll_at = now() + interval '1 hour', failures = 3,
+       updated_at = now() - interval '1 minute' WHERE order_id = :'slow_order';
+SELECT hint(:'slow_order') AS unknown_orders;
+SELECT next_poll_at > now() + interval '50 minutes' AS backoff_kept, failures
+FROM switchgrid.orders WHERE order_id = :'slow_order';
+UPDATE switchgrid.orders SET next_poll_at = NULL, failures = 50 WHERE order_id = :'slow_order';
+SELECT hint(:'slow_order') AS unknown_orders;
+SELECT next_poll_at <= now() AS revived, failures
+FROM switchgrid.orders WHERE order_id = :'slow_order';
+DROP FUNCTION hint(uuid);
+
 RESET timezone;
 
 -- waiting for an order Switchgrid does not know fails at once
