@@ -341,19 +341,27 @@ sg_field_string(const char *key, JsonbValue *v)
 	return pnstrdup(v->val.string.val, v->val.string.len);
 }
 
-/* Unknown keys are refused: a misspelt option must not be ignored. */
+/*
+ * Unknown keys are refused: a misspelt option must not be ignored.  So is a
+ * null value, which the API refuses: leave the key out instead.
+ */
 static void
 sg_check_request_keys(JsonbContainer *obj)
 {
 	JsonbIterator *it = JsonbIteratorInit(obj);
 	JsonbValue	kv;
 	JsonbIteratorToken tok;
+	char	   *key = NULL;
 
 	while ((tok = JsonbIteratorNext(&it, &kv, true)) != WJB_DONE)
 	{
-		char	   *key;
 		int			i;
 
+		if (tok == WJB_VALUE && kv.type == jbvNull && key != NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_NULL_VALUE_NOT_ALLOWED),
+					 errmsg("\"%s\" must not be null", key),
+					 errhint("Leave the key out instead.")));
 		if (tok != WJB_KEY)
 			continue;
 		key = sg_quote_start_len(kv.val.string.val, kv.val.string.len);

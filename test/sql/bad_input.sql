@@ -74,6 +74,7 @@ SELECT sqlstate_of($$SELECT switchgrid_request('R65', ARRAY['09111642617347'], s
 SELECT sqlstate_of($$SELECT switchgrid_order('{"type": "R64", "prms": ["09111642617347"], "since": "2024-01-02T00:00:00+01:00", "until": "2024-01-01T23:00:00Z"}')$$);
 SELECT sqlstate_of($$SELECT switchgrid_order('{"type": "R64", "prms": ["09111642617347"], "since": "2024-13-01"}')$$);
 SELECT sqlstate_of($$SELECT switchgrid_request('R65', ARRAY['09111642617347'], since => '-infinity')$$);
+SELECT sqlstate_of($$SELECT switchgrid_order('[{"type": "LOADCURVE", "prms": ["09111642617347"], "direction": null}]')$$);
 SELECT sqlstate_of(format($$SELECT switchgrid_wait(%L, '-1 second')$$, :id));
 
 -- arrays of 100,000 elements
