@@ -912,7 +912,7 @@ sg_notice_unfollowed(void)
 static void
 sg_order_answer_lost(const char *body, size_t len)
 {
-	char	   *id = body ? sg_json_lenient_top_level_uuid(body, len, "id") : NULL;
+	char	   *id = sg_json_lenient_top_level_uuid(body, len, "id");
 
 	ereport(WARNING,
 			(errmsg("Switchgrid may have placed the order"),
@@ -1020,7 +1020,10 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	id = sg_order_id(sg_jsonb_get_string(&order->root, "id"));
 	if (id == NULL)
 	{
-		sg_order_answer_lost(NULL, 0);
+		ereport(WARNING,
+				(errmsg("Switchgrid may have placed the order"),
+				 errdetail("Its answer names no order by a uuid, so the order cannot be followed."),
+				 errhint("Switchgrid bills an Order when it is placed: check for it before ordering again.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
 				 errmsg("unexpected response from Switchgrid for a new Order"),
