@@ -119,10 +119,46 @@ typedef enum SgColumnKind
 	SG_COL_JSONB
 } SgColumnKind;
 
+/*
+ * The input function of a column applied to a field of an answer; a value
+ * it refuses is the server's fault, so it raises 08P01 naming "what".
+ */
+static Datum
+sg_field_value(const char *s, SgColumnKind kind, const char *key, const char *what)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile Datum d = (Datum) 0;
+
+	PG_TRY();
+	{
+		if (kind == SG_COL_UUID)
+			d = sg_uuid_in(s);
+		else
+			d = sg_timestamptz_datum(s);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 errdetail("Field \"%s\" is not a valid %s.", key,
+						   kind == SG_COL_UUID ? "uuid" : "timestamp")));
+	}
+	PG_END_TRY();
+	return d;
+}
+
 /* Sets *value from field "key" of an object; *isnull if absent or null. */
 static void
 sg_field_to_column(JsonbContainer *obj, const char *key, SgColumnKind kind,
-				   Datum *value, bool *isnull)
+				   Datum *value, bool *isnull, const char *what)
 {
 	char	   *s;
 	Jsonb	   *j;
@@ -147,10 +183,8 @@ sg_field_to_column(JsonbContainer *obj, const char *key, SgColumnKind kind,
 			*value = CStringGetTextDatum(s);
 			break;
 		case SG_COL_UUID:
-			*value = sg_uuid_in(s);
-			break;
 		case SG_COL_TIMESTAMPTZ:
-			*value = sg_timestamptz_datum(s);
+			*value = sg_field_value(s, kind, key, what);
 			break;
 		case SG_COL_JSONB:
 			break;
@@ -279,13 +313,13 @@ switchgrid_search_contract(PG_FUNCTION_ARGS)
 			continue;
 		c = item->val.binary.data;
 
-		sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0]);
-		sg_field_to_column(c, "prm", SG_COL_TEXT, &values[1], &nulls[1]);
+		sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0], what);
+		sg_field_to_column(c, "prm", SG_COL_TEXT, &values[1], &nulls[1], what);
 		sg_field_to_column(c, "nomClientFinalOuDenominationSociale", SG_COL_TEXT,
-						   &values[2], &nulls[2]);
-		sg_field_to_column(c, "categorieClientFinalCode", SG_COL_TEXT, &values[3], &nulls[3]);
+						   &values[2], &nulls[2], what);
+		sg_field_to_column(c, "categorieClientFinalCode", SG_COL_TEXT, &values[3], &nulls[3], what);
 		sg_field_to_column(c, "adresseInstallationNormalisee", SG_COL_JSONB,
-						   &values[4], &nulls[4]);
+						   &values[4], &nulls[4], what);
 
 		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
 	}
@@ -797,12 +831,12 @@ switchgrid_asks(PG_FUNCTION_ARGS)
 			if (first == NULL)
 				first = sg_jsonb_get_string(c, "id");
 
-			sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0]);
-			sg_field_to_column(c, "status", SG_COL_TEXT, &values[1], &nulls[1]);
-			sg_field_to_column(c, "createdAt", SG_COL_TIMESTAMPTZ, &values[2], &nulls[2]);
-			sg_field_to_column(c, "acceptedAt", SG_COL_TIMESTAMPTZ, &values[3], &nulls[3]);
+			sg_field_to_column(c, "id", SG_COL_UUID, &values[0], &nulls[0], what);
+			sg_field_to_column(c, "status", SG_COL_TEXT, &values[1], &nulls[1], what);
+			sg_field_to_column(c, "createdAt", SG_COL_TIMESTAMPTZ, &values[2], &nulls[2], what);
+			sg_field_to_column(c, "acceptedAt", SG_COL_TIMESTAMPTZ, &values[3], &nulls[3], what);
 			values[4] = sg_ask_prms(c, &nulls[4]);
-			sg_field_to_column(c, "consentIds", SG_COL_JSONB, &values[5], &nulls[5]);
+			sg_field_to_column(c, "consentIds", SG_COL_JSONB, &values[5], &nulls[5], what);
 			nulls[6] = false;
 			j = JsonbValueToJsonb(item);
 			values[6] = JsonbPGetDatum(j);
@@ -869,6 +903,87 @@ sg_notice_unfollowed(void)
 			 errhint("Call switchgrid_wait() to follow it from this session, or set switchgrid.database to this database and restart the server.")));
 }
 
+/*
+ * What the answer to a POST /order that cannot be used leaves behind (see
+ * SgLostAnswerHook): the Order may exist, and be billed.  If what arrived of
+ * the body names it, it is logged and handed to the worker like the Order
+ * of a rolled-back transaction (the error that follows rolls back).
+ */
+static void
+sg_order_answer_lost(const char *body, size_t len)
+{
+	char	   *id = sg_json_lenient_top_level_uuid(body, len, "id");
+
+	ereport(WARNING,
+			(errmsg("Switchgrid may have placed the order"),
+			 id ? errdetail("Its answer could not be read, but names order %s: the background worker will record it.", id)
+			 : errdetail("Its answer could not be read, and names no order."),
+			 errhint("Switchgrid bills an Order when it is placed: check for it before ordering again.")));
+	if (id != NULL)
+		sg_worker_order_placed(id);
+}
+
+/*
+ * The 2xx answer to POST /order as a jsonb object; one that cannot be read
+ * goes through sg_order_answer_lost() before its error propagates.
+ */
+static Jsonb *
+sg_order_answer(SgHttpResponse *resp)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	Jsonb	   *volatile order = NULL;
+
+	PG_TRY();
+	{
+		order = sg_response_to_jsonb(resp, "a new Order");
+		sg_expect_object(order, "a new Order");
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		sg_order_answer_lost(resp->body, resp->len);
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	return order;
+}
+
+/*
+ * An Order id from an answer, in canonical form (palloc'd), or NULL if it
+ * is not a uuid at all: only such an id is logged, recorded or handed over.
+ */
+static char *
+sg_order_id(const char *s)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	volatile Datum d = (Datum) 0;
+	volatile bool ok = true;
+
+	if (s == NULL)
+		return NULL;
+	PG_TRY();
+	{
+		d = sg_uuid_in(s);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ok = false;
+	}
+	PG_END_TRY();
+	return ok ? sg_uuid_out(d) : NULL;
+}
+
 PG_FUNCTION_INFO_V1(switchgrid_order);
 
 /* switchgrid_order(requests jsonb, consent_id uuid DEFAULT NULL) RETURNS jsonb */
@@ -879,6 +994,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	char	   *consent = NULL;
 	char	   *id;
 	StringInfoData body;
+	SgHttpResponse *resp;
 	Jsonb	   *order;
 
 	if (PG_ARGISNULL(0))
@@ -898,15 +1014,21 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&body, "\"requests\": %s}", requests);
 
-	order = sg_call_jsonb(SG_HTTP_POST, "/order", NULL,
-						  pg_server_to_any(body.data, body.len, PG_UTF8),
-						  0, "a new Order");
-	sg_expect_object(order, "a new Order");
-	id = sg_jsonb_get_string(&order->root, "id");
+	resp = sg_api_post("/order", pg_server_to_any(body.data, body.len, PG_UTF8),
+					   0, "a new Order", sg_order_answer_lost);
+	order = sg_order_answer(resp);
+	id = sg_order_id(sg_jsonb_get_string(&order->root, "id"));
 	if (id == NULL)
+	{
+		ereport(WARNING,
+				(errmsg("Switchgrid may have placed the order"),
+				 errdetail("Its answer names no order by a uuid, so the order cannot be followed."),
+				 errhint("Switchgrid bills an Order when it is placed: check for it before ordering again.")));
 		ereport(ERROR,
 				(errcode(ERRCODE_PROTOCOL_VIOLATION),
-				 errmsg("Switchgrid returned an Order without an id")));
+				 errmsg("unexpected response from Switchgrid for a new Order"),
+				 errdetail("The answer has no \"id\" that is a uuid.")));
+	}
 
 	/* billed from here on: make sure the Order is never forgotten */
 	sg_worker_order_placed(id);

@@ -38,6 +38,7 @@
 #define SG_BACKOFF_MAX_MS 8000
 #define SG_MAX_RETRY_AFTER_MS 30000 /* a longer Retry-After is reported, not waited */
 #define SG_DETAIL_MAX 400			/* bytes of the API's message kept in errdetail */
+#define SG_ANSWER_MAX_KB 4096		/* cap of an answer that is not data (see http.h) */
 
 #if LIBCURL_VERSION_NUM < 0x074200
 #error "switchgrid needs libcurl 7.66 or later"
@@ -66,6 +67,8 @@ typedef struct SgAttempt
 	long		status;
 	long		retry_after_ms;	/* -1 when the server gave no Retry-After */
 	bool		connected;
+	bool		started;		/* the transfer was handed to libcurl */
+	bool		done;			/* the transfer ran to its end (well or not) */
 	char		errbuf[CURL_ERROR_SIZE];
 	SgBuffer	buf;
 } SgAttempt;
@@ -312,19 +315,34 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
 }
 
 /*
+ * The size cap, in kB, of one answer: switchgrid.max_response_size for
+ * downloaded data, and at most SG_ANSWER_MAX_KB for anything else (an Order,
+ * an Ask, a page of Asks, a search), so that the worker, which holds the
+ * answers of a whole round at once, stays within a known budget.
+ */
+static int
+sg_answer_limit_kb(int flags)
+{
+	if (flags & SG_HTTP_DATA)
+		return sg_max_response_kb;
+	return Min(sg_max_response_kb, SG_ANSWER_MAX_KB);
+}
+
+/*
  * Readies "at" for a new attempt on "easy": frees the previous attempt's
  * body, forgets its outcome, and sets every option of the request.  Every
  * attempt starts here, whether sg_perform() or sg_http_run_jobs() runs it.
  */
 static void
 sg_attempt_start(SgAttempt *at, CURL *easy, SgHttpMethod method, const char *url,
-				 const char *body, struct curl_slist *headers, bool follow_redirects)
+				 const char *body, struct curl_slist *headers, bool follow_redirects,
+				 int flags)
 {
 	if (at->buf.data)
 		pfree(at->buf.data);
 	memset(at, 0, sizeof(SgAttempt));
 	at->retry_after_ms = -1;
-	at->buf.limit = (size_t) sg_max_response_kb * 1024;
+	at->buf.limit = (size_t) sg_answer_limit_kb(flags) * 1024;
 	at->buf.cxt = CurrentMemoryContext;
 	sg_set_options(easy, method, url, body, headers, follow_redirects, at);
 }
@@ -364,6 +382,7 @@ sg_drive_transfer(CURL *easy, SgAttempt *at)
 				(errcode(ERRCODE_SYSTEM_ERROR),
 				 errmsg("could not start an HTTP request"),
 				 errdetail_internal("%s", curl_multi_strerror(mc))));
+	at->started = true;
 
 	at->code = CURLE_OK;
 	pgstat_report_wait_start(PG_WAIT_EXTENSION);
@@ -404,6 +423,7 @@ sg_drive_transfer(CURL *easy, SgAttempt *at)
 	}
 	PG_END_TRY();
 
+	at->done = true;
 	sg_collect_info(easy, at);
 }
 
@@ -475,12 +495,15 @@ sg_blank(char *text, const char *token)
 		memset(p, '*', strlen(token));
 }
 
-bool
-sg_blank_token(char *text)
+/*
+ * The API token, or NULL if it cannot be read (not set, say).  Never raises
+ * an error; the caller wipes the result with sg_forget_token().
+ */
+static char *
+sg_token_or_null(void)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	char	   *volatile token = NULL;
-	volatile bool ok = true;
 
 	PG_TRY();
 	{
@@ -488,18 +511,58 @@ sg_blank_token(char *text)
 	}
 	PG_CATCH();
 	{
-		/* no token to read: the caller must not quote the text at all */
 		MemoryContextSwitchTo(cxt);
 		FlushErrorState();
-		ok = false;
+		token = NULL;
 	}
 	PG_END_TRY();
-	if (token != NULL)
+	return token;
+}
+
+bool
+sg_blank_token(char *text)
+{
+	char	   *token = sg_token_or_null();
+
+	/* no token to read: the caller must not quote the text at all */
+	if (token == NULL)
+		return false;
+	sg_blank(text, token);
+	sg_forget_token(token);
+	return true;
+}
+
+/*
+ * Blanks, in place, every copy of "token" in a received body, embedded NUL
+ * bytes or not.  Every body goes through here as soon as its transfer ends,
+ * before anything parses, stores or quotes it: an answer that echoes the
+ * token (in any field, or in a page from a proxy) cannot carry it further.
+ */
+static void
+sg_scrub_body(SgBuffer *buf, const char *token)
+{
+	size_t		tlen;
+	size_t		i;
+
+	if (token == NULL || token[0] == '\0' || buf->data == NULL)
+		return;
+	tlen = strlen(token);
+	i = 0;
+	while (i + tlen <= buf->len)
 	{
-		sg_blank(text, token);
-		sg_forget_token(token);
+		char	   *p = memchr(buf->data + i, token[0], buf->len - tlen + 1 - i);
+
+		if (p == NULL)
+			break;
+		i = p - buf->data;
+		if (memcmp(p, token, tlen) == 0)
+		{
+			memset(p, '*', tlen);
+			i += tlen;
+		}
+		else
+			i++;
 	}
-	return ok;
 }
 
 /*
@@ -548,6 +611,25 @@ sg_error_detail(const SgBuffer *buf, const char *token)
 	return msg;
 }
 
+/* Raises 54000 for an answer over the cap of its attempt. */
+static void
+sg_report_too_large(const SgAttempt *at, const char *what)
+{
+	int			limit_kb = (int) (at->buf.limit / 1024);
+
+	if (limit_kb >= sg_max_response_kb)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("response from Switchgrid for %s exceeds switchgrid.max_response_size", what),
+				 errdetail("The limit is %d kB.", sg_max_response_kb),
+				 errhint("A superuser can raise switchgrid.max_response_size.")));
+	ereport(ERROR,
+			(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+			 errmsg("response from Switchgrid for %s exceeds %d kB", what, limit_kb),
+			 errdetail("An answer that is not downloaded data (an Order, an Ask, a search) is limited to %d kB, or to switchgrid.max_response_size if smaller.",
+					   SG_ANSWER_MAX_KB)));
+}
+
 /*
  * Raises the error that fits a failed attempt.  "detail" has already been
  * scrubbed of the token.
@@ -558,12 +640,8 @@ sg_report_failure(SgHttpMethod method, const char *path, const char *what,
 {
 	const char *m = sg_method_name(method);
 
-	if (at->buf.too_large)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("response from Switchgrid for %s exceeds switchgrid.max_response_size", what),
-				 errdetail("The limit is %d kB.", sg_max_response_kb),
-				 errhint("A superuser can raise switchgrid.max_response_size.")));
+	if (at->buf.too_large || at->code == CURLE_FILESIZE_EXCEEDED)
+		sg_report_too_large(at, what);
 	if (at->buf.out_of_memory)
 		ereport(ERROR,
 				(errcode(ERRCODE_OUT_OF_MEMORY),
@@ -573,21 +651,9 @@ sg_report_failure(SgHttpMethod method, const char *path, const char *what,
 	{
 		const char *cerr = at->errbuf[0] ? at->errbuf : curl_easy_strerror(at->code);
 
-		/* the server may have acted on a POST whose answer was lost */
-		if (method == SG_HTTP_POST && at->connected)
-			ereport(WARNING,
-					(errmsg("the answer to %s was lost; Switchgrid may have acted on it", what),
-					 errhint("Check with switchgrid_asks() or switchgrid_order_status() before trying again.")));
-
+		/* a POST whose answer is lost is warned about by sg_perform() */
 		switch (at->code)
 		{
-			case CURLE_FILESIZE_EXCEEDED:
-				ereport(ERROR,
-						(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-						 errmsg("response from Switchgrid for %s exceeds switchgrid.max_response_size", what),
-						 errdetail("The limit is %d kB.", sg_max_response_kb),
-						 errhint("A superuser can raise switchgrid.max_response_size.")));
-				break;
 			case CURLE_OPERATION_TIMEDOUT:
 				if (!at->connected)
 					ereport(ERROR,
@@ -664,18 +730,40 @@ sg_report_failure(SgHttpMethod method, const char *path, const char *what,
 }
 
 /*
- * The common engine of sg_api_call() and sg_fetch_url().  "path" is what
- * error messages show of the URL (never a query string).
+ * What a POST whose answer is lost or unusable leaves behind: the server may
+ * have acted on it.  The WARNING says so, or "lost" (given by the caller,
+ * who knows what the POST creates) does, given what arrived of the body.
+ */
+static void
+sg_answer_lost(SgAttempt *at, const char *what, SgLostAnswerHook lost)
+{
+	if (lost != NULL)
+		lost(at->buf.data ? at->buf.data : "", at->buf.data ? at->buf.len : 0);
+	else
+		ereport(WARNING,
+				(errmsg("the answer to %s was lost; Switchgrid may have acted on it", what),
+				 errhint("Check with switchgrid_asks() or switchgrid_order_status() before trying again.")));
+}
+
+/*
+ * The common engine of sg_api_call(), sg_api_post() and sg_fetch_url().
+ * "path" is what error messages show of the URL (never a query string).
+ *
+ * A POST that reached the server but whose answer cannot be used (lost,
+ * cut, too large, interrupted by a cancel or statement_timeout) is passed
+ * to sg_answer_lost() before the error propagates, whatever the error.
  */
 static SgHttpResponse *
 sg_perform(SgHttpMethod method, const char *url, const char *path,
-		   const char *body, int flags, bool send_token, const char *what)
+		   const char *body, int flags, bool send_token, const char *what,
+		   SgLostAnswerHook lost)
 {
 	struct curl_slist *volatile headers = NULL;
 	char	   *volatile token = NULL;
 	SgHttpResponse *volatile resp = NULL;
 	SgAttempt  *at = palloc0(sizeof(SgAttempt));
 	int			max_attempts = (method == SG_HTTP_GET) ? sg_max_retries + 1 : 1;
+	MemoryContext cxt = CurrentMemoryContext;
 
 	sg_curl_setup();
 
@@ -686,14 +774,16 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 		char	   *tok = NULL;
 
 		headers = sg_build_headers(method, flags, send_token, &tok);
-		token = tok;
+		/* without it in the request, the token is still blanked in the answer */
+		token = send_token ? tok : sg_token_or_null();
 
 		for (attempt = 0;; attempt++)
 		{
 			bool		retry;
 
-			sg_attempt_start(at, sg_easy, method, url, body, headers, !send_token);
+			sg_attempt_start(at, sg_easy, method, url, body, headers, !send_token, flags);
 			sg_drive_transfer(sg_easy, at);
+			sg_scrub_body(&at->buf, token);
 
 			if (at->code == CURLE_OK && at->status >= 200 && at->status < 300)
 				break;
@@ -734,15 +824,40 @@ sg_perform(SgHttpMethod method, const char *url, const char *path,
 		resp->body = at->buf.data;
 		resp->len = at->buf.len;
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+
+		if (at->started && !at->done)
+		{
+			/* interrupted mid-transfer: what was sent, and what arrived */
+			sg_collect_info(sg_easy, at);
+			sg_scrub_body(&at->buf, token);
+		}
 		if (headers != NULL)
 			sg_free_headers(headers);
+		headers = NULL;
 		if (token != NULL)
 			sg_forget_token(token);
+		token = NULL;
+
+		/* a complete answer with an error status says the POST was refused */
+		if (method == SG_HTTP_POST && at->started && at->connected &&
+			!(at->done && at->code == CURLE_OK && !at->buf.too_large &&
+			  !at->buf.out_of_memory && at->status >= 300))
+			sg_answer_lost(at, what, lost);
+		ReThrowError(edata);
 	}
 	PG_END_TRY();
 
+	if (headers != NULL)
+		sg_free_headers(headers);
+	if (token != NULL)
+		sg_forget_token(token);
 	pfree(at);
 	return resp;
 }
@@ -767,7 +882,16 @@ SgHttpResponse *
 sg_api_call(SgHttpMethod method, const char *path, const char *query,
 			const char *body, int flags, const char *what)
 {
-	return sg_perform(method, sg_api_url(path, query), path, body, flags, true, what);
+	return sg_perform(method, sg_api_url(path, query), path, body, flags, true, what,
+					  NULL);
+}
+
+SgHttpResponse *
+sg_api_post(const char *path, const char *body, int flags, const char *what,
+			SgLostAnswerHook lost)
+{
+	return sg_perform(SG_HTTP_POST, sg_api_url(path, NULL), path, body, flags, true,
+					  what, lost);
 }
 
 /*
@@ -869,7 +993,7 @@ sg_fetch_url(const char *url, const char *what)
 		sg_refuse_data_url(what);
 	same_origin = sg_url_is_api(url);
 	return sg_perform(SG_HTTP_GET, url, same_origin ? "(API data URL)" : "(data URL)",
-					  NULL, 0, same_origin, what);
+					  NULL, SG_HTTP_DATA, same_origin, what, NULL);
 }
 
 /* What a job keeps while it runs. */
@@ -891,6 +1015,7 @@ sg_finish_job(SgHttpJob *job, const char *token)
 	MemoryContext cxt = CurrentMemoryContext;
 
 	sg_collect_info(js->easy, at);
+	sg_scrub_body(&at->buf, token);
 	job->retry_after_ms = at->retry_after_ms;
 	if (at->code == CURLE_OK &&
 		((at->status >= 200 && at->status < 300) ||
@@ -1006,7 +1131,7 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 				sg_attempt_start(&js->at, js->easy, SG_HTTP_GET, job->url, NULL,
 								 !job->send_token ? plain_headers :
 								 (job->flags & SG_HTTP_TEST_ENV) ? test_headers : api_headers,
-								 !job->send_token);
+								 !job->send_token, job->flags);
 				curl_easy_setopt(js->easy, CURLOPT_PRIVATE, (void *) job);
 				next++;			/* from here on, cleaned up on error */
 				if (curl_multi_add_handle(sg_multi, js->easy) != CURLM_OK)

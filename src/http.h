@@ -18,6 +18,16 @@ typedef enum SgHttpMethod
 #define SG_HTTP_TEST_ENV	0x01	/* send "switchgrid-test-env" if enabled */
 #define SG_HTTP_ALLOW_404	0x02	/* return a 404 instead of raising it */
 #define SG_HTTP_TEST_ENV_ALWAYS 0x04	/* send "switchgrid-test-env" regardless */
+#define SG_HTTP_DATA		0x08	/* a download of data: see below */
+
+/*
+ * Every body received is capped: a download of data (SG_HTTP_DATA, and
+ * every sg_fetch_url()) at switchgrid.max_response_size, any other answer
+ * (an Order, an Ask, a page of Asks, a search) at the smaller of that and
+ * 4 MB.  An answer over its cap raises 54000.  Every copy of the API token
+ * in a body is blanked ('*') before the body is returned, whatever field
+ * it is in.
+ */
 
 typedef struct SgHttpResponse
 {
@@ -43,6 +53,21 @@ extern SgHttpResponse *sg_api_call(SgHttpMethod method, const char *path,
 								   int flags, const char *what);
 
 /*
+ * Called when a POST reached the server but its answer cannot be used (lost,
+ * cut short, over its cap, interrupted by a cancel), with whatever arrived of
+ * the body (token blanked, maybe empty, not NUL-terminated at "len"), before
+ * the error propagates.  It warns the user that Switchgrid may have acted.
+ */
+typedef void (*SgLostAnswerHook) (const char *body, size_t len);
+
+/*
+ * A POST through sg_api_call(), except that an answer that cannot be used
+ * is passed to "lost" instead of the generic WARNING.
+ */
+extern SgHttpResponse *sg_api_post(const char *path, const char *body, int flags,
+								   const char *what, SgLostAnswerHook lost);
+
+/*
  * GETs an absolute URL returned by the API (a dataUrl).  The URL must obey
  * the rule of switchgrid.base_url (https, or plain http to loopback only),
  * else 08P01 is raised before any request.  The bearer token is sent only
@@ -62,7 +87,7 @@ typedef struct SgHttpJob
 	const char *path;			/* what messages show of the URL */
 	const char *what;			/* names the call in messages */
 	bool		send_token;
-	int			flags;			/* SG_HTTP_ALLOW_404, SG_HTTP_TEST_ENV */
+	int			flags;			/* SG_HTTP_ALLOW_404, SG_HTTP_TEST_ENV, SG_HTTP_DATA */
 	/* a job sent without the token must have a URL sg_fetch_url() accepts */
 	/* set by sg_http_run_jobs() */
 	SgHttpResponse *resp;		/* on success */

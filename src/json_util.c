@@ -284,3 +284,96 @@ sg_json_append_string(StringInfo buf, const char *value)
 {
 	escape_json(buf, value);
 }
+
+/*
+ * Whether the "n" bytes at "s" are a uuid in canonical form (hex digits of
+ * either case, hyphens at 8, 13, 18 and 23).
+ */
+static bool
+sg_is_canonical_uuid(const char *s, size_t n)
+{
+	size_t		i;
+
+	if (n != 36)
+		return false;
+	for (i = 0; i < n; i++)
+	{
+		if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' :
+			!isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * Scans a string that opens at data[*pos] (a '"'); leaves *pos after its
+ * closing quote, or at "len" if the text ends first.  Returns where its
+ * content starts, its raw length (escapes untouched) in *n, and in *closed
+ * whether its closing quote is there.
+ */
+static const char *
+sg_scan_string(const char *data, size_t len, size_t *pos, size_t *n, bool *closed)
+{
+	size_t		start = *pos + 1;
+	size_t		i = start;
+
+	while (i < len && data[i] != '"')
+		i += (data[i] == '\\') ? 2 : 1;
+	*closed = i < len;
+	*n = Min(i, len) - start;
+	*pos = Min(i + 1, len);
+	return data + start;
+}
+
+char *
+sg_json_lenient_top_level_uuid(const char *data, size_t len, const char *key)
+{
+	size_t		klen = strlen(key);
+	size_t		pos = 0;
+	int			depth = 0;
+
+	while (pos < len)
+	{
+		char		c = data[pos];
+
+		if (c == '{' || c == '[')
+			depth++, pos++;
+		else if (c == '}' || c == ']')
+			depth--, pos++;
+		else if (c != '"')
+			pos++;
+		else
+		{
+			size_t		n;
+			bool		closed;
+			const char *s = sg_scan_string(data, len, &pos, &n, &closed);
+			bool		is_key = depth == 1 && n == klen && memcmp(s, key, klen) == 0;
+			size_t		p = pos;
+
+			if (!is_key)
+				continue;
+			/* the key, then ':' and a string value */
+			while (p < len && isspace((unsigned char) data[p]))
+				p++;
+			if (p >= len || data[p] != ':')
+				continue;
+			p++;
+			while (p < len && isspace((unsigned char) data[p]))
+				p++;
+			if (p >= len || data[p] != '"')
+				continue;
+			pos = p;
+			s = sg_scan_string(data, len, &pos, &n, &closed);
+			if (closed && sg_is_canonical_uuid(s, n))
+			{
+				char	   *id = pnstrdup(s, n);
+				char	   *q;
+
+				for (q = id; *q; q++)
+					*q = pg_tolower((unsigned char) *q);
+				return id;
+			}
+		}
+	}
+	return NULL;
+}

@@ -36,6 +36,15 @@ extern Jsonb *sg_response_for_id(const struct SgHttpResponse *resp, const char *
  */
 extern char *sg_json_top_level_string(const char *json, size_t len, const char *key);
 
+/*
+ * The value of a top-level string field "key" of a JSON text if it is a uuid
+ * in canonical form, lower-cased and palloc'd, else NULL.  Reads the bytes
+ * leniently: the text may be cut short, malformed after the field, or not
+ * valid UTF-8 (the answer to a POST that could not be parsed, say).  Never
+ * raises an error.
+ */
+extern char *sg_json_lenient_top_level_uuid(const char *data, size_t len, const char *key);
+
 /* The value under "key" of an object container, or NULL (absent or null). */
 extern JsonbValue *sg_jsonb_get(JsonbContainer *obj, const char *key);
 

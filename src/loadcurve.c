@@ -155,7 +155,7 @@ switchgrid_loadcurve(PG_FUNCTION_ARGS)
 
 	what = psprintf("load curve of request %s", id);
 	resp = sg_api_call(SG_HTTP_GET, sg_request_data_path(id), query,
-					   NULL, SG_HTTP_ALLOW_404, what);
+					   NULL, SG_HTTP_ALLOW_404 | SG_HTTP_DATA, what);
 	if (resp->status == 404)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),

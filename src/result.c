@@ -54,7 +54,7 @@ sg_fetch_result(const char *request_id, const char *type, const char *data_url,
 {
 	if (sg_result_from_api(type, data_url))
 		return sg_api_call(SG_HTTP_GET, sg_request_data_path(request_id),
-						   SG_RESULT_QUERY, NULL, 0, what);
+						   SG_RESULT_QUERY, NULL, SG_HTTP_DATA, what);
 	return sg_fetch_url(data_url, what);
 }
 

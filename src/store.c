@@ -12,6 +12,7 @@
 #include "postgres.h"
 
 #include "catalog/pg_type.h"
+#include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/jsonb.h"
@@ -20,6 +21,8 @@
 #include "owner.h"
 #include "request.h"
 #include "store.h"
+
+#define SG_RECORD_DETAIL_MAX 200	/* bytes of a refused field's message kept */
 
 static Datum
 sg_interval_seconds(double s)
@@ -97,6 +100,48 @@ sg_check_shape(Jsonb *j, const char *what, bool with_requests)
 				 errdetail("The answer is not an object with a uuid \"id\".")));
 }
 
+/*
+ * Runs one of the record functions on an answer.  The casts in there (a
+ * date, a uuid, a number) may refuse a field of a well-formed answer: that
+ * is the server's fault, reported as 08P01 naming "what", and without the
+ * CONTEXT of the record function's SQL, which tells the user nothing.
+ */
+static void
+sg_record_answer(const char *sql, int nargs, Oid *types, Datum *values,
+				 const char *nulls, const char *what)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		(void) sg_spi_as_owner(sql, nargs, types, values, nulls, NULL, NULL);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+		char	   *msg;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		if (ERRCODE_TO_CATEGORY(edata->sqlerrcode) != ERRCODE_DATA_EXCEPTION)
+			PG_RE_THROW();
+		FlushErrorState();
+		/* the message may quote a long field */
+		msg = edata->message;
+		if (strlen(msg) > SG_RECORD_DETAIL_MAX)
+		{
+			int			keep = pg_mbcliplen(msg, (int) strlen(msg), SG_RECORD_DETAIL_MAX - 3);
+
+			msg = psprintf("%.*s...", keep, msg);
+		}
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 errdetail_internal("A field of the answer cannot be recorded: %s.", msg)));
+	}
+	PG_END_TRY();
+}
+
 void
 sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 {
@@ -110,8 +155,8 @@ sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 	values[2] = BoolGetDatum(test_env > 0);
 	if (test_env < 0)
 		nulls[2] = 'n';
-	(void) sg_spi_as_owner("SELECT switchgrid.record_ask($1, $2, $3)",
-						   3, types, values, nulls, NULL, NULL);
+	sg_record_answer("SELECT switchgrid.record_ask($1, $2, $3)",
+					 3, types, values, nulls, "an Ask");
 }
 
 void
@@ -134,8 +179,8 @@ sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 		nulls[2] = 'n';
 	values[3] = sg_interval_seconds(poll_in_s);
 	values[4] = BoolGetDatum(fetch);
-	(void) sg_spi_as_owner("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
-						   5, types, values, nulls, NULL, NULL);
+	sg_record_answer("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
+					 5, types, values, nulls, "an Order");
 }
 
 void

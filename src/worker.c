@@ -73,7 +73,15 @@ PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
 #define SG_ROLLED_BACK_QUEUE 256	/* billed Orders handed over at rollback */
 #define SG_WANTED_QUEUE 16			/* Orders switchgrid_wait() asks for */
 #define SG_ROUND_LIMIT 64			/* Asks, and Orders, polled per round */
-#define SG_ROUND_FETCHES 16			/* downloads per round: bodies can be megabytes */
+/*
+ * Downloads per round.  A round holds every answer until its record, and a
+ * download may be as large as switchgrid.max_response_size: their caps sum
+ * to at most SG_ROUND_FETCH_BUDGET_KB (at least one download, at most 16).
+ * Orders and Asks have a cap of 4 MB each (http.h).
+ */
+#define SG_ROUND_FETCH_BUDGET_KB (256 * 1024)
+#define SG_ROUND_FETCHES \
+	Max(1, Min(16, SG_ROUND_FETCH_BUDGET_KB / Max(sg_max_response_kb, 1)))
 #define SG_ROUND_EVENTS 1000		/* webhook events taken per round */
 
 /*
@@ -214,8 +222,31 @@ static bool
 sg_queue_push(char (*queue)[SG_UUID_LEN + 1], int *n, int capacity, const char *order_id)
 {
 	bool		queued = false;
+	int			i;
 
-	Assert(strlen(order_id) == SG_UUID_LEN);
+	/*
+	 * Only a canonical uuid goes on a queue: the worker puts it in a URL and
+	 * in its own memory, both sized for exactly that.
+	 */
+	for (i = 0; i <= SG_UUID_LEN; i++)
+	{
+		char		c = order_id[i];
+		bool		ok;
+
+		if (i == SG_UUID_LEN)
+			ok = c == '\0';
+		else if (i == 8 || i == 13 || i == 18 || i == 23)
+			ok = c == '-';
+		else
+			ok = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+		if (!ok)
+		{
+			ereport(LOG,
+					(errmsg("switchgrid: an order id that is not a canonical uuid was not handed to the worker"),
+					 errhidestmt(true)));
+			return false;
+		}
+	}
 	if (sg_shared == NULL)
 		return false;
 	SpinLockAcquire(&sg_shared->mutex);
@@ -457,11 +488,11 @@ static const char *const sg_due_sql[SG_WORK_KINDS] = {
 	" FROM due d LEFT JOIN free f USING (request_id)",
 };
 
-static const int sg_due_limit[SG_WORK_KINDS] = {
-	[SG_WORK_ORDER] = SG_ROUND_LIMIT,
-	[SG_WORK_ASK] = SG_ROUND_LIMIT,
-	[SG_WORK_FETCH] = SG_ROUND_FETCHES,
-};
+static int
+sg_due_limit(SgWorkKind kind)
+{
+	return kind == SG_WORK_FETCH ? SG_ROUND_FETCHES : SG_ROUND_LIMIT;
+}
 
 /*
  * The worker's own memory of items, by kind and id, with a time:
@@ -525,7 +556,10 @@ sg_memo_key(SgWorkKind kind, const char *id)
 {
 	SgMemoKey	key;
 
-	Assert(strlen(id) == SG_UUID_LEN);
+	/* every id comes from a uuid column or a checked queue: never shorter */
+	if (strnlen(id, SG_UUID_LEN + 1) != SG_UUID_LEN)
+		elog(ERROR, "switchgrid worker: an id of %zu bytes is not a uuid",
+			 strnlen(id, SG_UUID_LEN + 1));
 	memset(&key, 0, sizeof(key));	/* the padding is hashed too */
 	key.kind = kind;
 	memcpy(key.id, id, SG_UUID_LEN);
@@ -947,11 +981,11 @@ sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, MemoryContext cxt
 	uint64		i;
 	MemoryContext old;
 
-	values[0] = Int32GetDatum(sg_due_limit[kind]);
+	values[0] = Int32GetDatum(sg_due_limit(kind));
 	values[1] = sg_memo_waiting_ids(sg_held, kind, now);
 	if (SPI_execute_with_args(sg_due_sql[kind], 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pending work");
-	if (SPI_processed == (uint64) sg_due_limit[kind])
+	if (SPI_processed == (uint64) sg_due_limit(kind))
 		*more = true;
 
 	old = MemoryContextSwitchTo(cxt);
@@ -1224,6 +1258,7 @@ sg_build_job(SgWork *w, SgHttpJob *job)
 			break;
 		case SG_WORK_FETCH:
 			job->what = psprintf("data of request %s", w->id);
+			job->flags = SG_HTTP_DATA;
 			job->url = sg_result_url(w->id, w->type, w->data_url, &job->path, &job->send_token);
 			break;
 	}
