@@ -520,6 +520,21 @@ sg_token_or_null(void)
 }
 
 bool
+sg_text_has_token(const char *text)
+{
+	char	   *token = sg_token_or_null();
+	bool		found;
+
+	if (token == NULL || token[0] == '\0')
+		found = false;
+	else
+		found = strstr(text, token) != NULL;
+	if (token != NULL)
+		sg_forget_token(token);
+	return found;
+}
+
+bool
 sg_blank_token(char *text)
 {
 	char	   *token = sg_token_or_null();

@@ -114,6 +114,9 @@ extern void sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel,
  */
 extern bool sg_blank_token(char *text);
 
+/* Whether "text" holds the API token (false if no token is set). */
+extern bool sg_text_has_token(const char *text);
+
 /* The URL of an API path, palloc'd. */
 extern char *sg_api_url(const char *path, const char *query);
 

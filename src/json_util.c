@@ -124,6 +124,19 @@ sg_response_to_jsonb(const SgHttpResponse *resp, const char *what)
 	}
 	PG_END_TRY();
 
+	/*
+	 * Every copy of the token was blanked in the raw bytes, but a JSON
+	 * escape ("\u0073im-token") spells it only once parsed: look again, in
+	 * the parsed text, where a backslash could have hidden one.
+	 */
+	if (memchr(body, '\\', len) != NULL &&
+		sg_text_has_token(JsonbToCString(NULL, &DatumGetJsonbP(d)->root, (int) len)))
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("unexpected response from Switchgrid for %s", what),
+				 errdetail("HTTP %ld on %s: the answer spells out the API token in JSON escapes.",
+						   status, where)));
+
 	return DatumGetJsonbP(d);
 }
 

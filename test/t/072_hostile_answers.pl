@@ -116,6 +116,17 @@ like($out, qr/^\*+$/m, '... to stars');
 is($node->safe_psql('postgres',
 		"SELECT raw->>'note' ~ '^[*]+\$' FROM switchgrid.orders WHERE order_id = '$oid'"),
 	't', '... and in switchgrid.orders.raw');
+
+# the token spelt in JSON escapes, which only the parser turns back into it
+(my $escaped = $token) =~ s/^(.)/sprintf('\\u%04x', ord($1))/e;
+fault({ method => 'GET', path => '/order/', times => -1,
+		body => qq({"id": "$oid", "status": "PENDING_REQUESTS", "note": "$escaped", "requests": []}) });
+($out, $err) = run("SELECT switchgrid_order_status('$oid')->>'note'");
+like($err, qr/ERROR:  08P01: unexpected response from Switchgrid/,
+	'the token spelt in JSON escapes: 08P01');
+unlike($out . $err, qr/\Q$token\E/, '... and it reaches the client nowhere');
+unlike($node->safe_psql('postgres', "SELECT coalesce(string_agg(raw::text, ' '), '') FROM switchgrid.orders"),
+	qr/\Q$token\E/, '... nor switchgrid.orders');
 sim_control('DELETE', '/faults');
 
 # -- 3. a POST /order whose answer cannot be used ------------------------------
