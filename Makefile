@@ -24,6 +24,7 @@ OBJS = \
 	src/request.o \
 	src/api.o \
 	src/curveparse.o \
+	src/r63parse.o \
 	src/loadcurve.o \
 	src/store.o \
 	src/result.o \

@@ -380,3 +380,125 @@ AS $$
 $$;
 
 REVOKE ALL ON FUNCTION switchgrid.record_handed_over(uuid[]) FROM PUBLIC;
+
+-- Load curves: each point says its step and the energy of the step (R63
+-- files give each point its own step, which can change within a day).  The
+-- step of a row kept from 0.1.0 (always a LOADCURVE at one period) is the
+-- shorter distance to its neighbours in the series, when that is an Enedis
+-- step (5, 10, 15, 30 or 60 minutes); otherwise it stays NULL, and so does
+-- its energy.  No row is removed.
+ALTER TABLE switchgrid.loadcurve ADD COLUMN step_s integer CHECK (step_s > 0);
+WITH d AS (
+    SELECT prm, direction, ts,
+           extract(epoch FROM lead(ts) OVER w - ts)::integer AS next_s,
+           extract(epoch FROM ts - lag(ts) OVER w)::integer AS prev_s
+    FROM switchgrid.loadcurve
+    WINDOW w AS (PARTITION BY prm, direction ORDER BY ts))
+UPDATE switchgrid.loadcurve l
+SET step_s = LEAST(CASE WHEN d.next_s IN (300, 600, 900, 1800, 3600) THEN d.next_s END,
+                   CASE WHEN d.prev_s IN (300, 600, 900, 1800, 3600) THEN d.prev_s END)
+FROM d
+WHERE l.prm = d.prm AND l.direction = d.direction AND l.ts = d.ts;
+ALTER TABLE switchgrid.loadcurve
+    ADD COLUMN wh double precision GENERATED ALWAYS AS (power_w * step_s / 3600) STORED;
+
+DROP FUNCTION switchgrid.store_loadcurve(uuid, text[], timestamptz[], double precision[]);
+-- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
+-- consolidated series per meter and direction, so an overlapping later order
+-- updates points in place.  in_ts is the start of each step, in_step its
+-- length in seconds.
+CREATE FUNCTION switchgrid.store_loadcurve(req uuid, in_prms text[], in_ts timestamptz[],
+                                           in_step integer[], in_power double precision[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    r record;
+    n bigint;
+BEGIN
+    -- orders before requests, as record_order() locks them
+    PERFORM 1 FROM switchgrid.orders
+    WHERE order_id = (SELECT order_id FROM switchgrid.requests WHERE request_id = req) FOR UPDATE;
+    SELECT * INTO r FROM switchgrid.requests WHERE request_id = req FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'request % is not recorded', req;
+    END IF;
+    INSERT INTO switchgrid.loadcurve AS t (prm, direction, ts, power_w, request_id, step_s)
+    SELECT DISTINCT ON (u.p, u.t)
+           u.p, CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
+           u.t, u.w, req, u.s
+    FROM unnest(in_prms, in_ts, in_power, in_step) WITH ORDINALITY AS u(p, t, w, s, i)
+    ORDER BY u.p, u.t, u.i DESC
+    ON CONFLICT (prm, direction, ts) DO UPDATE
+    SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now(),
+        step_s = EXCLUDED.step_s;
+    GET DIAGNOSTICS n = ROW_COUNT;
+
+    UPDATE switchgrid.requests
+    SET rows_stored = n, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
+        fetches = fetches + 1, failures = 0, updated_at = now()
+    WHERE request_id = req;
+    IF r.fetched_at IS NULL THEN
+        PERFORM switchgrid.notify('request.finished',
+            jsonb_build_object('order_id', r.order_id, 'request_id', req, 'type', r.type,
+                               'status', 'SUCCESS', 'stored', true, 'rows', n));
+    END IF;
+    PERFORM switchgrid.check_order_finished(r.order_id);
+    RETURN n;
+END $$;
+REVOKE ALL ON FUNCTION switchgrid.store_loadcurve(uuid, text[], timestamptz[], integer[],
+                                            double precision[]) FROM PUBLIC;
+
+-- switchgrid_loadcurve() gains columns: its result type changes, so it is
+-- dropped and created again.  A view of yours over it would be lost with
+-- it, so the update stops and says so instead.  What was granted on it is
+-- not granted again here: a GRANT run by this script would count as the
+-- extension's own initial privilege, which pg_dump leaves out, so a dump
+-- would lose it.  A WARNING gives the GRANT to run again after the update.
+DO $$
+DECLARE
+    f regprocedure := 'switchgrid_loadcurve(uuid, text)'::regprocedure;
+    deps text;
+    grantees text;
+BEGIN
+    SELECT string_agg(DISTINCT CASE WHEN d.classid = 'pg_rewrite'::regclass
+                                    THEN pg_describe_object('pg_class'::regclass, r.ev_class, 0)
+                                    ELSE pg_describe_object(d.classid, d.objid, d.objsubid) END,
+                      ', ')
+    INTO deps
+    FROM pg_depend d
+    LEFT JOIN pg_rewrite r ON d.classid = 'pg_rewrite'::regclass AND r.oid = d.objid
+    WHERE d.refclassid = 'pg_proc'::regclass AND d.refobjid = f AND d.deptype = 'n';
+    IF deps IS NOT NULL THEN
+        RAISE EXCEPTION 'cannot update switchgrid: switchgrid_loadcurve() is used by %', deps
+            USING ERRCODE = 'dependent_objects_still_exist',
+                  DETAIL = 'Version 0.2.0 adds columns to switchgrid_loadcurve(), which is dropped and created again.',
+                  HINT = 'Drop them, run ALTER EXTENSION switchgrid UPDATE, then create them again (over the stored table switchgrid.loadcurve, a REFRESH makes no API call).';
+    END IF;
+    SELECT string_agg(CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(ro.rolname) END,
+                      ', ')
+    INTO grantees
+    FROM pg_proc p, aclexplode(p.proacl) a
+    LEFT JOIN pg_roles ro ON ro.oid = a.grantee
+    WHERE p.oid = f AND a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner;
+    IF grantees IS NOT NULL THEN
+        RAISE WARNING 'switchgrid_loadcurve() is created again: EXECUTE on it is no longer granted to %', grantees
+            USING DETAIL = 'Version 0.2.0 adds columns to switchgrid_loadcurve(), which is dropped and created again.',
+                  HINT = format('After the update, run: GRANT EXECUTE ON FUNCTION switchgrid_loadcurve(uuid, text) TO %s;', grantees);
+    END IF;
+END $$;
+
+DROP FUNCTION switchgrid_loadcurve(uuid, text);
+CREATE FUNCTION switchgrid_loadcurve(request_id uuid, period text DEFAULT NULL)
+RETURNS TABLE(prm text, ts timestamptz, power_w double precision,
+              step_s integer, wh double precision, steps integer, day_steps integer)
+AS 'MODULE_PATHNAME', 'switchgrid_loadcurve'
+LANGUAGE C VOLATILE
+ROWS 1000;
+
+COMMENT ON FUNCTION switchgrid_loadcurve(uuid, text) IS
+'Load curve of a LOADCURVE, R63 or R63_SYNC request, one row per step (or per Paris day with period 1d, with the steps it holds out of the steps the day has)';
+
+REVOKE EXECUTE ON FUNCTION switchgrid_loadcurve(uuid, text) FROM PUBLIC;
+

@@ -99,13 +99,14 @@ COMMENT ON FUNCTION switchgrid_order_status(uuid) IS
 -- Data
 
 CREATE FUNCTION switchgrid_loadcurve(request_id uuid, period text DEFAULT NULL)
-RETURNS TABLE(prm text, ts timestamptz, power_w double precision)
+RETURNS TABLE(prm text, ts timestamptz, power_w double precision,
+              step_s integer, wh double precision, steps integer, day_steps integer)
 AS 'MODULE_PATHNAME', 'switchgrid_loadcurve'
 LANGUAGE C VOLATILE
 ROWS 1000;
 
 COMMENT ON FUNCTION switchgrid_loadcurve(uuid, text) IS
-'Load curve of a LOADCURVE request, one row per step (GET /request/{id}/data)';
+'Load curve of a LOADCURVE, R63 or R63_SYNC request, one row per step (or per Paris day with period 1d, with the steps it holds out of the steps the day has)';
 
 CREATE FUNCTION switchgrid_data(order_id uuid, request_id uuid)
 RETURNS jsonb
@@ -190,8 +191,8 @@ CREATE TABLE switchgrid.requests (
     data_url      text,
     error_message text,
     raw           jsonb NOT NULL,
-    data          jsonb,                      -- payload of non-LOADCURVE requests
-    rows_stored   bigint,                     -- points stored, for LOADCURVE
+    data          jsonb,                      -- payload of requests that are no load curve
+    rows_stored   bigint,                     -- points stored, for LOADCURVE, R63, R63_SYNC
     fetched_at    timestamptz,                -- when the result was stored
     next_fetch_at timestamptz,                -- set while a download is due
     fetches       integer NOT NULL DEFAULT 0,
@@ -212,6 +213,12 @@ CREATE TABLE switchgrid.loadcurve (
     power_w       double precision,           -- mean power over the step; NULL: no measure
     request_id    uuid NOT NULL,              -- the request that last wrote this point
     fetched_at    timestamptz NOT NULL DEFAULT now(),
+    -- the length of the step in seconds (600 for PT10M); NULL: unknown, for
+    -- a row kept from 0.1.0 that its neighbours do not tell
+    step_s        integer CHECK (step_s > 0),
+    -- the energy of the step in Wh: the mean power times the step, kept
+    -- consistent with them by the server
+    wh            double precision GENERATED ALWAYS AS (power_w * step_s / 3600) STORED,
     PRIMARY KEY (prm, direction, ts)
 );
 
@@ -445,10 +452,12 @@ BEGIN
     END IF;
 END $$;
 
--- Stores a downloaded load curve: one consolidated series per meter and
--- direction, so an overlapping later order updates points in place.
+-- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
+-- consolidated series per meter and direction, so an overlapping later order
+-- updates points in place.  in_ts is the start of each step, in_step its
+-- length in seconds.
 CREATE FUNCTION switchgrid.store_loadcurve(req uuid, in_prms text[], in_ts timestamptz[],
-                                           in_power double precision[])
+                                           in_step integer[], in_power double precision[])
 RETURNS bigint
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -464,14 +473,15 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
-    INSERT INTO switchgrid.loadcurve AS t (prm, direction, ts, power_w, request_id)
+    INSERT INTO switchgrid.loadcurve AS t (prm, direction, ts, power_w, request_id, step_s)
     SELECT DISTINCT ON (u.p, u.t)
            u.p, CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
-           u.t, u.w, req
-    FROM unnest(in_prms, in_ts, in_power) WITH ORDINALITY AS u(p, t, w, i)
+           u.t, u.w, req, u.s
+    FROM unnest(in_prms, in_ts, in_power, in_step) WITH ORDINALITY AS u(p, t, w, s, i)
     ORDER BY u.p, u.t, u.i DESC
     ON CONFLICT (prm, direction, ts) DO UPDATE
-    SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now();
+    SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now(),
+        step_s = EXCLUDED.step_s;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     UPDATE switchgrid.requests

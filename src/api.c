@@ -1122,7 +1122,7 @@ switchgrid_data(PG_FUNCTION_ARGS)
 		ereport(ERROR,
 				(errcode(ERRCODE_NO_DATA_FOUND),
 				 errmsg("request %s has no dataUrl", request_id),
-				 (rt != NULL && rt->parser == SG_PARSE_LOADCURVE)
+				 (rt != NULL && sg_parser_is_curve(rt->parser))
 				 ? errhint("Read load curves with switchgrid_loadcurve().") : 0));
 
 	resp = sg_fetch_url(url, psprintf("data of request %s", request_id));

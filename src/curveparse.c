@@ -85,14 +85,8 @@ sg_is_series_field(const char *f)
 		strcmp(f, "endsAt") == 0 || strcmp(f, "values") == 0;
 }
 
-/*
- * Whether the body nests deeper than a load curve can.  The JSON parser of
- * PostgreSQL before 17 recurses once per level, and only the server checks
- * its stack; outside it, deep nesting would overflow the stack.  Brackets
- * inside strings do not count.
- */
-static bool
-sg_curve_too_deep(const char *body, size_t len)
+bool
+sg_json_too_deep(const char *body, size_t len, int max_depth)
 {
 	int			depth = 0;
 	bool		in_string = false;
@@ -113,7 +107,7 @@ sg_curve_too_deep(const char *body, size_t len)
 			in_string = true;
 		else if (c == '{' || c == '[')
 		{
-			if (++depth > SG_CURVE_MAX_DEPTH)
+			if (++depth > max_depth)
 				return true;
 		}
 		else if (c == '}' || c == ']')
@@ -139,7 +133,7 @@ sg_step_time(SgCurveParse *st, SgSeries *s, int64 i, TimestampTz *result)
 		}
 		return true;
 	}
-	if (!st->reader->add_days(st->reader->days_arg, s->start, i * s->step_days, result))
+	if (!st->reader->add_days(st->reader->tz_arg, s->start, i * s->step_days, result))
 	{
 		sg_cp_fail(st, "A timestamp is out of range.");
 		return false;
@@ -151,12 +145,23 @@ static void
 sg_emit(SgCurveParse *st, SgSeries *s, bool isnull, double v)
 {
 	TimestampTz ts;
+	TimestampTz next;
+	int64		step_s;
 
 	if (!sg_step_time(st, s, s->index, &ts))
 		return;
+	if (s->step_days == 0)
+		step_s = s->step_usec / USECS_PER_SEC;
+	else
+	{
+		/* a Paris day lasts 23, 24 or 25 hours */
+		if (!sg_step_time(st, s, s->index + 1, &next))
+			return;
+		step_s = (next - ts) / USECS_PER_SEC;
+	}
 	s->index++;
 	st->points++;
-	st->reader->point(st->reader->point_arg, s->prm, ts, isnull, v);
+	st->reader->point(st->reader->point_arg, s->prm, ts, step_s, isnull, v);
 }
 
 static void
@@ -465,7 +470,7 @@ sg_curve_parse(char *body, size_t len, const SgCurveReader *reader, char **error
 	JsonParseErrorType rc;
 
 	*error = NULL;
-	if (sg_curve_too_deep(body, len))
+	if (sg_json_too_deep(body, len, SG_CURVE_MAX_DEPTH))
 	{
 		*error = pstrdup("The body nests deeper than a load curve.");
 		return -1;

@@ -24,8 +24,16 @@ typedef enum SgDataSource
 typedef enum SgDataParser
 {
 	SG_PARSE_JSONB,				/* kept whole, in switchgrid.requests.data */
-	SG_PARSE_LOADCURVE			/* curveparse.c, a row a step in switchgrid.loadcurve */
+	SG_PARSE_LOADCURVE,			/* curveparse.c, a row a step in switchgrid.loadcurve */
+	SG_PARSE_R63				/* r63parse.c (Enedis' raw file), the same rows */
 } SgDataParser;
+
+/* Whether a parser's points are load-curve rows (switchgrid.loadcurve). */
+static inline bool
+sg_parser_is_curve(SgDataParser parser)
+{
+	return parser == SG_PARSE_LOADCURVE || parser == SG_PARSE_R63;
+}
 
 /* What a request type allows; see sg_request_types[] in request.c. */
 typedef struct SgRequestType

@@ -6,8 +6,9 @@
  * The worker (in batches) and switchgrid_wait() (one by one) download
  * results; both ask here where from, and hand the body back here to be read.
  * The data path runs one way: the type's entry in the request table
- * (request.c), HTTP (http.c), the parser the entry names (curveparse.c via
- * loadcurve.c, or jsonb), the tables (store.c).
+ * (request.c), HTTP (http.c), the parser the entry names (curveparse.c for
+ * LOADCURVE or r63parse.c for R63, via loadcurve.c; or jsonb), the tables
+ * (store.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -63,6 +64,7 @@ typedef struct SgCurveArrays
 {
 	Datum	   *prm;
 	Datum	   *ts;
+	Datum	   *step;
 	Datum	   *power;
 	bool	   *power_null;
 	int64		n;
@@ -72,7 +74,8 @@ typedef struct SgCurveArrays
 } SgCurveArrays;
 
 static void
-sg_curve_to_arrays(void *arg, const char *prm, TimestampTz ts, bool isnull, double power_w)
+sg_curve_to_arrays(void *arg, const char *prm, TimestampTz ts, int64 step_s,
+				   bool isnull, double power_w)
 {
 	SgCurveArrays *a = (SgCurveArrays *) arg;
 
@@ -81,6 +84,7 @@ sg_curve_to_arrays(void *arg, const char *prm, TimestampTz ts, bool isnull, doub
 		a->cap *= 2;
 		a->prm = repalloc_huge(a->prm, a->cap * sizeof(Datum));
 		a->ts = repalloc_huge(a->ts, a->cap * sizeof(Datum));
+		a->step = repalloc_huge(a->step, a->cap * sizeof(Datum));
 		a->power = repalloc_huge(a->power, a->cap * sizeof(Datum));
 		a->power_null = repalloc_huge(a->power_null, a->cap * sizeof(bool));
 	}
@@ -93,8 +97,14 @@ sg_curve_to_arrays(void *arg, const char *prm, TimestampTz ts, bool isnull, doub
 		a->prm_datum = CStringGetTextDatum(prm);
 		a->last_prm = prm;
 	}
+	/* a step is at most a day in R63; a LOADCURVE's P366D still fits */
+	if (step_s <= 0 || step_s > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROTOCOL_VIOLATION),
+				 errmsg("load curve has a step of %lld seconds", (long long) step_s)));
 	a->prm[a->n] = a->prm_datum;
 	a->ts[a->n] = TimestampTzGetDatum(ts);
+	a->step[a->n] = Int32GetDatum((int32) step_s);
 	a->power[a->n] = Float8GetDatum(isnull ? 0 : power_w);
 	a->power_null[a->n] = isnull;
 	a->n++;
@@ -107,7 +117,7 @@ sg_store_result(const char *request_id, const char *type, const char *prm,
 	const SgRequestType *rt = sg_request_type(type);
 	const char *what = psprintf("data of request %s", request_id);
 
-	if (rt != NULL && rt->parser == SG_PARSE_LOADCURVE)
+	if (rt != NULL && sg_parser_is_curve(rt->parser))
 	{
 		SgCurveArrays a;
 
@@ -115,10 +125,13 @@ sg_store_result(const char *request_id, const char *type, const char *prm,
 		a.cap = 4096;
 		a.prm = palloc(a.cap * sizeof(Datum));
 		a.ts = palloc(a.cap * sizeof(Datum));
+		a.step = palloc(a.cap * sizeof(Datum));
 		a.power = palloc(a.cap * sizeof(Datum));
 		a.power_null = palloc(a.cap * sizeof(bool));
-		(void) sg_read_loadcurve(resp->body, resp->len, prm, sg_curve_to_arrays, &a, what);
-		(void) sg_store_loadcurve(request_id, a.n, a.prm, a.ts, a.power, a.power_null);
+		(void) sg_read_loadcurve(resp->body, resp->len, rt->parser, prm,
+								 sg_curve_to_arrays, &a, what);
+		(void) sg_store_loadcurve(request_id, a.n, a.prm, a.ts, a.step, a.power,
+								  a.power_null);
 	}
 	else
 		sg_store_data(request_id, sg_response_to_jsonb(resp, what));

@@ -18,6 +18,7 @@
 #include "utils/jsonb.h"
 #include "utils/timestamp.h"
 
+#include "json_util.h"
 #include "owner.h"
 #include "request.h"
 #include "store.h"
@@ -197,10 +198,11 @@ sg_store_data(const char *request_id, Jsonb *data)
 
 int64
 sg_store_loadcurve(const char *request_id, int64 n, Datum *prms, Datum *ts,
-				   Datum *power, bool *power_null)
+				   Datum *step_s, Datum *power, bool *power_null)
 {
-	Oid			types[4] = {UUIDOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, FLOAT8ARRAYOID};
-	Datum		values[4];
+	Oid			types[5] = {UUIDOID, TEXTARRAYOID, TIMESTAMPTZARRAYOID, INT4ARRAYOID,
+	FLOAT8ARRAYOID};
+	Datum		values[5];
 	int			dims[1];
 	int			lbs[1] = {1};
 	bool	   *no_nulls = palloc0(sizeof(bool) * Max(n, 1));
@@ -214,11 +216,30 @@ sg_store_loadcurve(const char *request_id, int64 n, Datum *prms, Datum *ts,
 	values[2] = PointerGetDatum(construct_md_array(ts, no_nulls, 1, dims, lbs,
 												   TIMESTAMPTZOID, sizeof(TimestampTz),
 												   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_md_array(power, power_null, 1, dims, lbs,
+	values[3] = PointerGetDatum(construct_md_array(step_s, no_nulls, 1, dims, lbs,
+												   INT4OID, sizeof(int32), true,
+												   TYPALIGN_INT));
+	values[4] = PointerGetDatum(construct_md_array(power, power_null, 1, dims, lbs,
 												   FLOAT8OID, sizeof(float8),
 												   FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	(void) sg_spi_as_owner("SELECT switchgrid.store_loadcurve($1, $2, $3, $4)",
-						   4, types, values, NULL, &result, &isnull);
+	/*
+	 * Between installing this library and ALTER EXTENSION switchgrid UPDATE,
+	 * the schema may still be 0.1.0's, whose store_loadcurve() takes no
+	 * steps: the points are stored all the same, without them.
+	 */
+	(void) sg_spi_as_owner("SELECT to_regprocedure('switchgrid.store_loadcurve(uuid, text[],"
+						   " timestamptz[], integer[], double precision[])') IS NOT NULL",
+						   0, NULL, NULL, NULL, &result, &isnull);
+	if (!isnull && DatumGetBool(result))
+		(void) sg_spi_as_owner("SELECT switchgrid.store_loadcurve($1, $2, $3, $4, $5)",
+							   5, types, values, NULL, &result, &isnull);
+	else
+	{
+		types[3] = FLOAT8ARRAYOID;
+		values[3] = values[4];
+		(void) sg_spi_as_owner("SELECT switchgrid.store_loadcurve($1, $2, $3, $4)",
+							   4, types, values, NULL, &result, &isnull);
+	}
 	return isnull ? 0 : DatumGetInt64(result);
 }
 
@@ -241,17 +262,27 @@ sg_store_failure(const char *kind, const char *id, const char *error,
 						   4, types, values, nulls, NULL, NULL);
 }
 
-char *
-sg_request_prm(const char *request_id)
+void
+sg_request_lookup(const char *request_id, char **prm, char **type, char **data_url)
 {
 	Oid			types[1] = {UUIDOID};
 	Datum		values[1];
 	Datum		d;
 	bool		isnull;
 
+	/* one value, so that sg_spi_as_owner() can return it */
 	values[0] = sg_uuid_in(request_id);
-	(void) sg_spi_as_owner("SELECT " SG_SQL_SINGLE_PRM " FROM switchgrid.requests"
+	(void) sg_spi_as_owner("SELECT jsonb_build_object('prm', " SG_SQL_SINGLE_PRM
+						   ", 'type', type, 'url', data_url) FROM switchgrid.requests"
 						   " WHERE request_id = $1",
 						   1, types, values, NULL, &d, &isnull);
-	return isnull ? NULL : TextDatumGetCString(d);
+	*prm = *type = *data_url = NULL;
+	if (!isnull)
+	{
+		Jsonb	   *j = DatumGetJsonbP(d);
+
+		*prm = sg_jsonb_get_string(&j->root, "prm");
+		*type = sg_jsonb_get_string(&j->root, "type");
+		*data_url = sg_jsonb_get_string(&j->root, "url");
+	}
 }

@@ -22,7 +22,8 @@ extern void sg_store_order(Jsonb *order, const char *sent_requests,
 						   const char *consent_id, double poll_in_s, bool fetch);
 extern void sg_store_data(const char *request_id, Jsonb *data);
 extern int64 sg_store_loadcurve(const char *request_id, int64 n, Datum *prms,
-								Datum *ts, Datum *power, bool *power_null);
+								Datum *ts, Datum *step_s, Datum *power,
+								bool *power_null);
 /* A failed attempt of "kind" ('order', 'ask', 'request'); retry_at DT_NOEND: given up. */
 extern void sg_store_failure(const char *kind, const char *id, const char *error,
 							 TimestampTz retry_at);
@@ -33,7 +34,11 @@ extern void sg_store_failure(const char *kind, const char *id, const char *error
  */
 #define SG_SQL_SINGLE_PRM "CASE WHEN cardinality(prms) = 1 THEN prms[1] END"
 
-/* The one PRM of a recorded request (see above), palloc'd, or NULL. */
-extern char *sg_request_prm(const char *request_id);
+/*
+ * What is recorded of a request: its one PRM (see above), its type and its
+ * dataUrl, each palloc'd, or NULL (all NULL for a request not recorded).
+ */
+extern void sg_request_lookup(const char *request_id, char **prm, char **type,
+							  char **data_url);
 
 #endif							/* SWITCHGRID_STORE_H */

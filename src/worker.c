@@ -1171,8 +1171,9 @@ sg_try_record(SgWork *w, SgHttpJob *job, const char *message,
 		else
 		{
 			outcome = SG_OUTCOME_FAILED;
-			*error = edata->detail
-				? psprintf("%s: %s", edata->message, edata->detail) : edata->message;
+			/* the detail says what is wrong with a malformed payload: keep it */
+			*error = edata->detail ? psprintf("%s: %s", edata->message, edata->detail)
+				: edata->message;
 			ereport(LOG,
 					(errmsg("switchgrid worker: could not record %s %s: %s",
 							sg_kind_names[w->kind], w->id, *error)));

@@ -1,7 +1,7 @@
 /*-------------------------------------------------------------------------
  * fuzz_common.h
  *	  What the fuzz targets and the unit harness share: the C library's
- *	  Europe/Paris calendar for P1D steps, and reading files.
+ *	  Europe/Paris calendar (P1D steps, local times), and reading files.
  *
  * The parsers under test (src/curveparse.c, src/iso8601.c) are built here
  * with -DFRONTEND and libpgcommon, exactly as they are in the extension,
@@ -57,7 +57,24 @@ sg_fuzz_add_days(void *arg, TimestampTz ts, int64 days, TimestampTz *result)
 	return IS_VALID_TIMESTAMP(*result);
 }
 
-/* A reader whose P1D steps follow the C library's Europe/Paris. */
+/* SgCurveUtcOffsetFn with the C library's time-zone database. */
+static inline bool
+sg_fuzz_utc_offset(void *arg, TimestampTz ts, int *offset_s)
+{
+	int64		secs = ts / USECS_PER_SEC;
+	time_t		t;
+	struct tm	tm;
+
+	if (ts % USECS_PER_SEC < 0)
+		secs--;
+	t = (time_t) (secs + SG_FUZZ_PG_EPOCH);
+	if (localtime_r(&t, &tm) == NULL)
+		return false;
+	*offset_s = (int) tm.tm_gmtoff;
+	return true;
+}
+
+/* A reader whose calendar is the C library's Europe/Paris. */
 static inline void
 sg_fuzz_reader(SgCurveReader *r, const char *default_prm, SgCurvePointFn fn, void *arg)
 {
@@ -65,7 +82,8 @@ sg_fuzz_reader(SgCurveReader *r, const char *default_prm, SgCurvePointFn fn, voi
 	r->point = fn;
 	r->point_arg = arg;
 	r->add_days = sg_fuzz_add_days;
-	r->days_arg = NULL;
+	r->utc_offset = sg_fuzz_utc_offset;
+	r->tz_arg = NULL;
 }
 
 #endif							/* SWITCHGRID_FUZZ_COMMON_H */

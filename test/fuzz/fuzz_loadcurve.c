@@ -24,7 +24,8 @@ typedef struct SgFuzzCheck
 } SgFuzzCheck;
 
 static void
-sg_fuzz_point(void *arg, const char *prm, TimestampTz ts, bool isnull, double v)
+sg_fuzz_point(void *arg, const char *prm, TimestampTz ts, int64 step_s, bool isnull,
+			  double v)
 {
 	SgFuzzCheck *c = (SgFuzzCheck *) arg;
 
@@ -38,6 +39,8 @@ sg_fuzz_point(void *arg, const char *prm, TimestampTz ts, bool isnull, double v)
 	else if (ts <= c->last)
 		abort();				/* time went backwards within a series */
 	if (!isnull && !isfinite(v))
+		abort();
+	if (step_s <= 0)
 		abort();
 	if (!IS_VALID_TIMESTAMP(ts))
 		abort();

@@ -4,7 +4,8 @@
 Usage: python3 test/fuzz/make_corpus.py   (rewrites test/fuzz/corpus/*/sim-*)
 
 The load curves are the bodies the simulator serves at GET /request/{id}/data
-(curve_json(), the same function its HTTP handler calls), the date-times are
+(curve_json(), the same function its HTTP handler calls), the R63 files those
+its data server serves at an R63 request's dataUrl (payload_r63()), the date-times are
 the instants it writes, the periods are those it writes and accepts. Files
 whose names do not start with "sim-" (hand-made cases, and inputs that once
 crashed a target) are left alone.
@@ -13,6 +14,7 @@ import json
 import os
 import sys
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "sim"))
@@ -43,6 +45,18 @@ def main():
     multi = {m.prm: sim.curve_json(m, "CONSUMPTION", day(2024, 12, 9), day(2024, 12, 9) + timedelta(hours=3))
              for m in (home, workshop)}
     write("loadcurve", "multi-prm.json", json.dumps(multi))
+
+    # R63 files as the dataUrl serves them: both DST days, a step that changes
+    r63 = {
+        "spring-30min": (home, day(2024, 3, 31), day(2024, 4, 1), "SOUTIRAGE"),
+        "autumn-30min": (sim.CATALOGUE_BY_PRM["25946599093143"], day(2024, 10, 27), day(2024, 10, 28), "SOUTIRAGE"),
+        "step-change": (sim.CATALOGUE_BY_PRM["33333333333333"], day(2024, 6, 4), day(2024, 6, 5), "SOUTIRAGE"),
+        "injection-10min": (workshop, day(2024, 6, 3), day(2024, 6, 4), "INJECTION"),
+    }
+    for name, (meter, since, until, direction) in r63.items():
+        req = SimpleNamespace(id="00000000-0000-0000-0000-000000000000", since=since, until=until,
+                              direction=direction)
+        write("r63", name + ".json", json.dumps(sim.payload_r63(req, [meter]), ensure_ascii=False))
 
     instants = [sim.iso(day(2024, 12, 10)), sim.iso_ms(1733871600123), sim.iso(day(2024, 3, 31)),
                 "2024-12-10", "2024-12-10T00:00:00+01:00", "2024-12-10T00:00:00[Europe/Paris]"]

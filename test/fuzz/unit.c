@@ -2,8 +2,9 @@
  * unit.c
  *	  Unit harness for the network parsers, run under ASan and UBSan:
  *	  hand-made edge cases with their expected results (DST days, values
- *	  before the step, malformed shapes, date-times and periods at their
- *	  limits), then every file of the seed corpus.
+ *	  before the step, R63 files stamped in Paris local time, steps that
+ *	  change, malformed shapes, date-times and periods at their limits),
+ *	  then every file of the seed corpus.
  *
  * Usage: ./unit CORPUS_DIR   (prints one line per failure, exits 1 if any)
  *-------------------------------------------------------------------------
@@ -16,6 +17,7 @@
 #include "curveparse.h"
 #include "fuzz_common.h"
 #include "iso8601.h"
+#include "r63parse.h"
 
 static int	failures = 0;
 static int	checks = 0;
@@ -51,13 +53,14 @@ typedef struct Points
 	int			n;
 	const char *prm[MAX_POINTS];
 	TimestampTz ts[MAX_POINTS];
+	int64		step_s[MAX_POINTS];
 	bool		isnull[MAX_POINTS];
 	double		v[MAX_POINTS];
 	char		prm_copy[MAX_POINTS][16];
 } Points;
 
 static void
-collect(void *arg, const char *prm, TimestampTz ts, bool isnull, double v)
+collect(void *arg, const char *prm, TimestampTz ts, int64 step_s, bool isnull, double v)
 {
 	Points	   *p = (Points *) arg;
 
@@ -66,6 +69,7 @@ collect(void *arg, const char *prm, TimestampTz ts, bool isnull, double v)
 		p->prm[p->n] = prm;
 		snprintf(p->prm_copy[p->n], sizeof(p->prm_copy[0]), "%s", prm ? prm : "");
 		p->ts[p->n] = ts;
+		p->step_s[p->n] = step_s;
 		p->isnull[p->n] = isnull;
 		p->v[p->n] = v;
 	}
@@ -206,6 +210,146 @@ test_curves(void)
 	CHECK(n == 1, "brackets in strings: %s", error ? error : "");
 }
 
+/* ---- R63 files ---- */
+
+/* Parses an R63 file; returns the points, or -1 with *error (caller frees). */
+static int64
+r63(const char *json, const char *default_prm, Points *p, char **error)
+{
+	SgCurveReader r;
+	char	   *body = strdup(json);
+	int64		n;
+
+	memset(p, 0, sizeof(*p));
+	sg_fuzz_reader(&r, default_prm, collect, p);
+	n = sg_r63_parse(body, strlen(body), &r, error);
+	free(body);
+	return n;
+}
+
+static void
+expect_r63_error(const char *json, const char *detail)
+{
+	Points		p;
+	char	   *error;
+	int64		n = r63(json, NULL, &p, &error);
+
+	CHECK(n == -1 && error != NULL && (detail == NULL || strcmp(error, detail) == 0),
+		  "%s: expected error \"%s\", got %lld \"%s\"", json, detail ? detail : "(any)",
+		  (long long) n, error ? error : "(none)");
+	if (error)
+		pfree(error);
+}
+
+#define R63_HEAD "{\"header\": {\"codeFlux\": \"R63\"}, \"mesures\": [{\"idPrm\": \"09111642617347\", " \
+	"\"grandeur\": [{\"grandeurMetier\": \"CONS\", \"unite\": \"W\", \"points\": ["
+#define R63_TAIL "]}]}]}"
+#define PT(v, d, p) "{\"v\": \"" v "\", \"d\": \"" d "\", \"p\": \"" p "\", \"n\": \"B\", \"iv\": 0, \"ec\": 0}"
+
+static void
+test_r63(void)
+{
+	Points		p;
+	char	   *error;
+	int64		n;
+
+	/* end-stamped Paris time becomes the UTC start of the step */
+	n = r63(R63_HEAD PT("1268", "2023-04-01 00:30:00", "PT30M") ","
+			PT("830", "2023-04-01 01:00:00", "PT30M") R63_TAIL, NULL, &p, &error);
+	CHECK(n == 2 && p.ts[0] == utc(2023, 3, 31, 22, 0) && p.ts[1] == utc(2023, 3, 31, 22, 30) &&
+		  p.step_s[0] == 1800 && p.v[0] == 1268 && p.v[1] == 830 &&
+		  strcmp(p.prm_copy[0], "09111642617347") == 0,
+		  "R63 sample: %lld points (%s)", (long long) n, error ? error : "");
+
+	/* autumn: 02:00 and 02:30 twice, told apart by their position */
+	n = r63(R63_HEAD PT("1", "2024-10-27 01:30:00", "PT30M") "," PT("2", "2024-10-27 02:00:00", "PT30M") ","
+			PT("3", "2024-10-27 02:30:00", "PT30M") "," PT("4", "2024-10-27 02:00:00", "PT30M") ","
+			PT("5", "2024-10-27 02:30:00", "PT30M") "," PT("6", "2024-10-27 03:00:00", "PT30M") R63_TAIL,
+			NULL, &p, &error);
+	CHECK(n == 6 && p.ts[0] == utc(2024, 10, 26, 23, 0) && p.ts[1] == utc(2024, 10, 26, 23, 30) &&
+		  p.ts[2] == utc(2024, 10, 27, 0, 0) && p.ts[3] == utc(2024, 10, 27, 0, 30) &&
+		  p.ts[4] == utc(2024, 10, 27, 1, 0) && p.ts[5] == utc(2024, 10, 27, 1, 30),
+		  "R63 autumn: %lld points (%s)", (long long) n, error ? error : "");
+	/* ... also when the first 02:30 is missing: the next 02:00 is winter time */
+	n = r63(R63_HEAD PT("2", "2024-10-27 02:00:00", "PT30M") "," PT("4", "2024-10-27 02:00:00", "PT30M") ","
+			PT("5", "2024-10-27 02:30:00", "PT30M") R63_TAIL, NULL, &p, &error);
+	CHECK(n == 3 && p.ts[0] == utc(2024, 10, 26, 23, 30) && p.ts[1] == utc(2024, 10, 27, 0, 30) &&
+		  p.ts[2] == utc(2024, 10, 27, 1, 0), "R63 autumn with a gap: %s", error ? error : "");
+
+	/* spring: 01:30 then 03:00 are consecutive half-hours; 02:30 does not exist */
+	n = r63(R63_HEAD PT("1", "2024-03-31 01:30:00", "PT30M") "," PT("2", "2024-03-31 03:00:00", "PT30M") R63_TAIL,
+			NULL, &p, &error);
+	CHECK(n == 2 && p.ts[0] == utc(2024, 3, 31, 0, 0) && p.ts[1] == utc(2024, 3, 31, 0, 30),
+		  "R63 spring: %s", error ? error : "");
+	expect_r63_error(R63_HEAD PT("1", "2024-03-31 02:30:00", "PT30M") R63_TAIL,
+					 "Point 1 of the file has a \"d\" that does not exist in Paris (the hour skipped when clocks go forward).");
+
+	/* a step that changes: PT10M up to 12:00, PT30M after; values as numbers, null, absent */
+	n = r63(R63_HEAD "{\"v\": 5, \"d\": \"2024-06-04 11:50:00\", \"p\": \"PT10M\"},"
+			"{\"v\": null, \"d\": \"2024-06-04 12:00:00\", \"p\": \"PT10M\"},"
+			"{\"d\": \"2024-06-04T12:30:00\", \"p\": \"PT30M\"}," PT("7.5", "2024-06-04 13:00:00", "PT30M") R63_TAIL,
+			NULL, &p, &error);
+	CHECK(n == 4 && p.ts[0] == utc(2024, 6, 4, 9, 40) && p.step_s[0] == 600 && !p.isnull[0] &&
+		  p.ts[1] == utc(2024, 6, 4, 9, 50) && p.isnull[1] && p.ts[2] == utc(2024, 6, 4, 10, 0) &&
+		  p.step_s[2] == 1800 && p.isnull[2] && p.v[3] == 7.5,
+		  "R63 step change: %lld (%s)", (long long) n, error ? error : "");
+
+	/* idPrm after the points, two PRMs, a series each with a pointer of its own */
+	n = r63("{\"mesures\": [{\"grandeur\": [{\"points\": [" PT("1", "2024-01-01 00:10:00", "PT10M") "]}],"
+			" \"idPrm\": \"30001234567890\"}, {\"idPrm\": \"09111642617347\", \"grandeur\": ["
+			"{\"points\": [" PT("2", "2024-01-01 00:30:00", "PT30M") "]}, {\"points\": ["
+			PT("3", "2024-01-01 00:30:00", "PT30M") "]}]}]}", NULL, &p, &error);
+	CHECK(n == 3 && strcmp(p.prm_copy[0], "30001234567890") == 0 &&
+		  strcmp(p.prm_copy[1], "09111642617347") == 0 && p.prm[1] != p.prm[2] && p.ts[1] == p.ts[2],
+		  "R63 PRMs: %lld (%s)", (long long) n, error ? error : "");
+	/* no idPrm: the default */
+	n = r63("{\"mesures\": [{\"grandeur\": [{\"points\": [" PT("1", "2024-01-01 00:10:00", "PT10M") "]}]}]}",
+			"22222222222222", &p, &error);
+	CHECK(n == 1 && strcmp(p.prm_copy[0], "22222222222222") == 0, "R63 default PRM");
+	/* an offset, if a file has one, is taken as given; an empty file has no points */
+	n = r63(R63_HEAD PT("1", "2024-10-27 02:30:00+01:00", "PT30M") R63_TAIL, NULL, &p, &error);
+	CHECK(n == 1 && p.ts[0] == utc(2024, 10, 27, 1, 0), "R63 offset: %s", error ? error : "");
+	n = r63("{\"header\": {}, \"mesures\": []}", NULL, &p, &error);
+	CHECK(n == 0 && error == NULL, "R63 empty");
+
+	/* malformed files, one of each kind */
+	expect_r63_error("[]", "The file is not an R63 load curve: it is not a JSON object.");
+	expect_r63_error("{\"header\": {}}", "The file is not an R63 load curve: it has no \"mesures\" array.");
+	expect_r63_error("{\"mesures\": 5}", "The file is not an R63 load curve: \"mesures\" is not an array.");
+	expect_r63_error("{\"mesures\": [5]}",
+					 "The file is not an R63 load curve: an element of \"mesures\", \"grandeur\" or \"points\" is not an object.");
+	expect_r63_error("{\"mesures\": [{\"idPrm\": \"123\"}]}", "An \"idPrm\" is not a 14-digit PRM.");
+	expect_r63_error("{\"mesures\": [{\"grandeur\": [{\"unite\": \"kW\", \"points\": []}]}]}",
+					 "A series of the load curve is not in W (its \"unite\").");
+	expect_r63_error(R63_HEAD "{\"v\": \"1\", \"p\": \"PT30M\"}" R63_TAIL, "Point 1 of the file has no \"d\".");
+	expect_r63_error(R63_HEAD "{\"v\": \"1\", \"d\": \"2024-01-01 00:30:00\"}" R63_TAIL,
+					 "Point 1 of the file has no \"p\".");
+	expect_r63_error(R63_HEAD PT("1", "2024-01-01 00:30:00", "P1D") R63_TAIL,
+					 "Point 1 of the file has a \"p\" that is no load-curve step (such as PT30M).");
+	expect_r63_error(R63_HEAD PT("1", "2024-01-01 00:30:00", "PT25H") R63_TAIL,
+					 "Point 1 of the file has a \"p\" that is no load-curve step (such as PT30M).");
+	expect_r63_error(R63_HEAD PT("1", "01/01/2024 00:30", "PT30M") R63_TAIL,
+					 "Point 1 of the file has a \"d\" that is no date-time (such as 2024-03-31 00:30:00).");
+	expect_r63_error(R63_HEAD PT("1", "2024-02-30 00:30:00", "PT30M") R63_TAIL,
+					 "Point 1 of the file has a \"d\" that is out of range.");
+	expect_r63_error(R63_HEAD PT("abc", "2024-01-01 00:30:00", "PT30M") R63_TAIL,
+					 "Point 1 of the file has a \"v\" that is not a number.");
+	expect_r63_error(R63_HEAD "{\"v\": true, \"d\": \"2024-01-01 00:30:00\", \"p\": \"PT30M\"}" R63_TAIL,
+					 "Point 1 of the file has a \"v\" that is not a number.");
+	expect_r63_error(R63_HEAD PT("1", "2024-01-01 01:00:00", "PT30M") "," PT("2", "2024-01-01 01:00:00", "PT30M") R63_TAIL,
+					 "Point 2 of the file overlaps the point before it, or goes back in time.");
+	expect_r63_error(R63_HEAD PT("1", "2024-01-01 01:00:00", "PT30M") "," PT("2", "2024-01-01 01:10:00", "PT30M") R63_TAIL,
+					 "Point 2 of the file overlaps the point before it, or goes back in time.");
+	expect_r63_error(R63_HEAD "{\"v\": \"1\", \"v\": \"2\", \"d\": \"2024-01-01 00:30:00\", \"p\": \"PT30M\"}" R63_TAIL,
+					 "Point 1 of the file has more than one \"v\".");
+	expect_r63_error(R63_HEAD "{\"d\": {}}" R63_TAIL, "Point 1 of the file has a field that is an object.");
+	expect_r63_error("{\"mesures\": [{\"idPrm\": \"09111642617347\", \"idPrm\": \"09111642617347\"}]}",
+					 "A mesure has more than one \"idPrm\".");
+	expect_r63_error("{\"mesures\": [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}",
+					 "The body nests deeper than an R63 load curve.");
+	expect_r63_error(R63_HEAD PT("1", "2024-01-01 00:30:00", "PT30M"), NULL);
+}
+
 /* ---- date-times and periods ---- */
 
 static void
@@ -331,7 +475,21 @@ test_corpus(const char *dir, const char *target)
 		if (buf == NULL)
 			continue;
 		files++;
-		if (strcmp(target, "loadcurve") == 0)
+		if (strcmp(target, "r63") == 0)
+		{
+			SgCurveReader r;
+			Points		p;
+			char	   *error;
+			int64		n;
+
+			memset(&p, 0, sizeof(p));
+			sg_fuzz_reader(&r, "09111642617347", collect, &p);
+			n = sg_r63_parse(buf, len, &r, &error);
+			CHECK(!sim || n > 0, "%s: %s", file, error ? error : "no points");
+			if (error)
+				pfree(error);
+		}
+		else if (strcmp(target, "loadcurve") == 0)
 		{
 			SgCurveReader r;
 			Points		p;
@@ -366,11 +524,13 @@ main(int argc, char **argv)
 
 	sg_fuzz_paris();
 	test_curves();
+	test_r63();
 	test_datetimes();
 	test_periods();
 	if (argc > 1)
 	{
 		files += test_corpus(argv[1], "loadcurve");
+		files += test_corpus(argv[1], "r63");
 		files += test_corpus(argv[1], "datetime");
 		files += test_corpus(argv[1], "period");
 	}

@@ -72,6 +72,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import SimpleNamespace
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # ---------------------------------------------------------------------------
@@ -124,7 +125,7 @@ class RequestKind:
     directions: tuple        # allowed directions; () = none allowed
     default_direction: str | None
     dated: bool              # accepts since/until
-    curve: bool              # a load curve, read through /request/{id}/data
+    curve: bool              # a load curve (LOADCURVE at /request/{id}/data, R63 at dataUrl)
     measures: bool           # an Enedis measurement (fails on SGT4G3 meters)
     flux: str | None         # raw Enedis payload served at dataUrl
     always_long: bool = False
@@ -135,8 +136,8 @@ _R6X = ("SOUTIRAGE", "INJECTION")
 REQUEST_KINDS = {
     "LOADCURVE": RequestKind(("CONSUMPTION", "INJECTION"), "CONSUMPTION", True, True, True, None,
                              long_if_over_7_days=True),
-    "R63": RequestKind(_R6X, "SOUTIRAGE", True, True, True, None, long_if_over_7_days=True),
-    "R63_SYNC": RequestKind(_R6X, "SOUTIRAGE", True, True, True, None),
+    "R63": RequestKind(_R6X, "SOUTIRAGE", True, True, True, "R63", long_if_over_7_days=True),
+    "R63_SYNC": RequestKind(_R6X, "SOUTIRAGE", True, True, True, "R63"),
     "R64": RequestKind(_R6X, "SOUTIRAGE", True, False, True, "R64"),
     "R64_SYNC": RequestKind(_R6X, "SOUTIRAGE", True, False, True, "R64"),
     "R65": RequestKind(_R6X, "SOUTIRAGE", True, False, True, "R65"),
@@ -167,7 +168,9 @@ class Meter:
     postal_code: str
     city: str
     address: dict            # adresseInstallationNormalisee, as search returns it
-    step: int = 1800         # native load-curve step, seconds
+    step: int = 1800         # native load-curve step, seconds (what LOADCURVE serves)
+    early_step: int | None = None  # the meter's step before step_change (a finer one)
+    step_change: int | None = None  # UTC epoch second from which the step is `step`
     injection: bool = False  # has a production (injection) contract
     profile: str = "home"    # home | workshop: shape of the consumption curve
     meter_type: str = "LINKY"
@@ -198,6 +201,10 @@ CATALOGUE = (
     Meter("22222222222222", "Lucie Vieuxcompteur", "RES", "8 RUE DES LILAS", "31000", "TOULOUSE",
           _lines(ligne4="8 RUE DES LILAS", ligne6="31000 TOULOUSE"), meter_type="CBE",
           behaviour="no_curve"),
+    # PT10M until 2024-06-04 12:00 Paris (10:00 UTC), PT30M from then on
+    Meter("33333333333333", "Nina Changepas", "RES", "4 RUE DE LA MONNAIE", "35000", "RENNES",
+          _lines(ligne4="4 RUE DE LA MONNAIE", ligne6="35000 RENNES"),
+          early_step=600, step_change=1717495200),
 )
 CATALOGUE_BY_PRM = {m.prm: m for m in CATALOGUE}
 
@@ -393,8 +400,13 @@ class Curve:
     def served(self, t):
         return None if self.is_gap(t) else self.value(t)
 
+    def step_at(self, t):
+        """The meter's own step (seconds) of the step that starts at t."""
+        m = self.meter
+        return m.early_step if m.step_change is not None and t < m.step_change else self.step
+
     def value(self, t):
-        mid = t + self.step / 2.0
+        mid = t + self.step_at(t) / 2.0
         local = datetime.fromtimestamp(mid, PARIS)
         day_no = local.toordinal()
         if self.injection:
@@ -458,6 +470,21 @@ class Curve:
         last = -(-int(math.ceil(end.timestamp())) // s) * s
         return range(first, last, s)
 
+    def raw_steps(self, start, end):
+        """[(t, step)]: the meter's own steps covering [start, end), whatever their length.
+
+        The same as steps() for a meter whose step never changes; around a
+        step change, finer steps before it and coarser ones from it.
+        """
+        first = int(start.timestamp())
+        t = first // self.step_at(first) * self.step_at(first)
+        stop = int(math.ceil(end.timestamp()))
+        out = []
+        while t < stop:
+            out.append((t, self.step_at(t)))
+            t += self.step_at(t)
+        return out
+
     def day_summary(self, day):
         """(energy Wh, off-peak Wh, max VA, local time of the max) for a Paris day.
 
@@ -467,22 +494,26 @@ class Curve:
         """
         total = off_peak = 0.0
         best, best_t = -1, 0
-        for t in self.steps(paris_midnight(day), paris_midnight(day + timedelta(days=1))):
+        varying = self.meter.step_change is not None
+        for t, step in self.raw_steps(paris_midnight(day), paris_midnight(day + timedelta(days=1))):
             v = self.value(t)
-            total += v
+            # a meter whose step changes weighs each value by its step
+            # (in seconds: the scale below is then 1/3600)
+            w = v * step if varying else v
+            total += w
             local = datetime.fromtimestamp(t, PARIS)
             minute = local.hour * 60 + local.minute
             if minute >= 22 * 60 + 30 or minute < 6 * 60 + 30:
-                off_peak += v
+                off_peak += w
             if v > best:
                 best, best_t = v, t
-        scale = self.step / 3600.0
+        scale = 1 / 3600.0 if varying else self.step / 3600.0
         wh = int(math.floor(total * scale + 0.5))
         hc = int(math.floor(off_peak * scale + 0.5))
         # Enedis' maximum is of the apparent power over a short window, so a
         # little above the curve's step mean.
         va = int(best * (1.04 + 0.12 * _unit(self._noise, best_t // 60 + 7)))
-        when = best_t + int(_unit(self._gap, best_t // 60 + 3) * self.step)
+        when = best_t + int(_unit(self._gap, best_t // 60 + 3) * self.step_at(best_t))
         return wh, hc, va, local_stamp(from_epoch(when))
 
 
@@ -550,10 +581,25 @@ def _index_at(meter, direction, day):
 
 
 def native_curve(meter, direction, since, until):
-    """(first step start, step, served values) of the native curve over [since, until)."""
+    """(first step start, step, served values) of the native curve over [since, until).
+
+    For a meter whose step changes, LOADCURVE's one period is the coarser
+    step: a finer step's values are averaged into it (as resample() does).
+    """
     curve = Curve(meter, direction)
     steps = curve.steps(since, until)
-    return steps.start, curve.step, [curve.served(t) for t in steps]
+    if meter.step_change is None:
+        return steps.start, curve.step, [curve.served(t) for t in steps]
+    by_bucket = {}
+    for t, _ in curve.raw_steps(from_epoch(steps.start), from_epoch(steps.stop)):
+        by_bucket.setdefault(t // curve.step * curve.step, []).append(curve.served(t))
+    return steps.start, curve.step, [_mean(by_bucket[t]) for t in steps]
+
+
+def raw_curve(meter, direction, since, until):
+    """[(t, step, served value)] of the meter's own steps over [since, until)."""
+    curve = Curve(meter, direction)
+    return [(t, step, curve.served(t)) for t, step in curve.raw_steps(since, until)]
 
 
 def _mean(values):
@@ -653,6 +699,32 @@ def _periode(days):
 
 def _grandeur_metier(direction):
     return "PROD" if direction == "INJECTION" else "CONS"
+
+
+def payload_r63(req, meters):
+    """The load curve as Enedis writes it: a point per step of the meter's own
+    step (`p`), stamped at the END of the step in Paris local time without an
+    offset (`d`; on 2024-10-27 "02:00:00" and "02:30:00" come twice, told
+    apart only by their position), the mean power in W as a string (`v`). A
+    gap is a missing point. The range is widened to whole steps, as LOADCURVE's.
+    """
+    mesures = []
+    for m in meters:
+        points = []
+        start = end = None
+        for t, step, v in raw_curve(m, req.direction, req.since, req.until):
+            start = t if start is None else start
+            end = t + step
+            if v is None:
+                continue
+            points.append({"v": str(v), "d": local_stamp(from_epoch(t + step)),
+                           "p": "PT%dM" % (step // 60), "n": "B", "iv": 0, "ec": 0})
+        days = paris_days(from_epoch(start), from_epoch(end - 1)) + [paris_date(from_epoch(end - 1))]
+        mesures.append({
+            "idPrm": m.prm, "etapeMetier": "BRUT", "periode": _periode(days), "modeCalcul": "BRUT",
+            "grandeur": [{"grandeurMetier": _grandeur_metier(req.direction), "grandeurPhysique": "PA",
+                          "unite": "W", "points": points}]})
+    return {"header": enedis_header("R63", req.id), "mesures": mesures}
 
 
 def payload_r65(req, meters):
@@ -814,7 +886,7 @@ def payload_c68_async(req, meters):
     return out
 
 
-PAYLOADS = {"R64": payload_r64, "R65": payload_r65, "R66": payload_r66, "R67": payload_r67,
+PAYLOADS = {"R63": payload_r63, "R64": payload_r64, "R65": payload_r65, "R66": payload_r66, "R67": payload_r67,
             "C68": payload_c68, "C68_ASYNC": payload_c68_async}
 
 
@@ -1730,7 +1802,8 @@ class Simulator:
         if "period" in p:
             check_enum(p["period"], tuple(PERIODS), ["period"])
         req = self.finished_request(request_id)
-        if req is None or not req.kind.curve:
+        # only LOADCURVE: R63's data is the raw Enedis file at its dataUrl (as the guide says)
+        if req is None or not req.kind.curve or req.kind.flux:
             raise ApiError(404, MSG_NO_DATA)
         meters = [self.meter(prm) for prm in req.prms]
         period = PERIODS[p["period"]] if "period" in p else "native"
@@ -1771,9 +1844,30 @@ class Simulator:
                 self._payload_cache[req.id] = cached
         return cached
 
+    def expected_r63(self, query):
+        """GET /_sim/expected/r63: the file a one-PRM R63 over that range would serve."""
+        p = query_params(query, ("prm", "direction", "since", "until"))
+        meter, direction, since, until = self._expected_args(p)
+        req = SimpleNamespace(id=str(uuid.UUID(int=0)), since=since, until=until,
+                              direction="INJECTION" if direction == "INJECTION" else "SOUTIRAGE")
+        return payload_r63(req, [meter])
+
     def expected_curve(self, query):
         """GET /_sim/expected/loadcurve: what a one-PRM LOADCURVE would serve."""
         p = query_params(query, ("prm", "direction", "since", "until", "period"))
+        meter, direction, since, until = self._expected_args(p)
+        period = "native"
+        if "period" in p:
+            check_enum(p["period"], tuple(PERIODS), ["period"])
+            period = PERIODS[p["period"]]
+            try:
+                check_period(period, meter)
+            except ValueError as e:
+                raise bad_request(str(e), "Refinement", ["period"]) from None
+        return curve_json(meter, direction, since, until, period)
+
+    def _expected_args(self, p):
+        """(meter, CONSUMPTION or INJECTION, since, until) of an /expected query."""
         prm = p.get("prm", "")
         if not is_prm(prm):
             raise bad_request("prm must be exactly 14 digits", "Refinement", ["prm"])
@@ -1790,15 +1884,7 @@ class Simulator:
             raise bad_request(str(e)) from None
         if since >= until:
             raise bad_request("since must be before until", "Refinement", ["since"])
-        period = "native"
-        if "period" in p:
-            check_enum(p["period"], tuple(PERIODS), ["period"])
-            period = PERIODS[p["period"]]
-            try:
-                check_period(period, meter)
-            except ValueError as e:
-                raise bad_request(str(e), "Refinement", ["period"]) from None
-        return curve_json(meter, direction, since, until, period)
+        return meter, direction, since, until
 
     def control_ask(self, ask_id):
         with self.lock:
@@ -2238,6 +2324,8 @@ class SimHandler(BaseHTTPRequestHandler):
             return json_response(200, sim.webhooks_snapshot())
         if route == "/expected/loadcurve" and method == "GET":
             return json_response(200, sim.expected_curve(query))
+        if route == "/expected/r63" and method == "GET":
+            return json_response(200, sim.expected_r63(query))
         m = re.fullmatch(r"/asks/([^/]+)(/accept)?", route)
         if m and method == "GET" and not m.group(2):
             return json_response(200, sim.control_ask(m.group(1)))

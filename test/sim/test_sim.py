@@ -36,10 +36,11 @@ TOKEN = "test-token-123"
 AUTH = {"Authorization": "Bearer " + TOKEN}
 
 JEANNE, TANNEURS, HELENE = "09111642617347", "30001234567890", "25946599093143"
+CHANGEPAS = "33333333333333"
 MARC, PAUL, ANNE, LUCIE = "12345678901234", "98765432109876", "11111111111111", "22222222222222"
 NAMES = {JEANNE: "Jeanne Dupond", TANNEURS: "SARL Les Tanneurs", HELENE: "Hélène Lefèvre & Fils",
          MARC: "Marc Sansservice", PAUL: "Paul Sansmesure", ANNE: "Anne Inexistant",
-         LUCIE: "Lucie Vieuxcompteur"}
+         LUCIE: "Lucie Vieuxcompteur", CHANGEPAS: "Nina Changepas"}
 RETRY_MS = 100
 ACTIVATION_MS = 1000
 
@@ -251,7 +252,7 @@ class ApiTest(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        consent(JEANNE, TANNEURS, PAUL, ANNE, LUCIE)
+        consent(JEANNE, TANNEURS, PAUL, ANNE, LUCIE, HELENE, CHANGEPAS)
 
     # -- authentication -----------------------------------------------------------
 
@@ -596,7 +597,9 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(set(m), {JEANNE, TANNEURS})
         self.assertEqual((m[JEANNE]["period"], len(m[JEANNE]["values"])), ("PT1800S", 48))
         self.assertEqual((m[TANNEURS]["period"], len(m[TANNEURS]["values"])), ("PT600S", 144))
-        self.assertEqual(data(r63).json, s)
+        # R63 is no LOADCURVE: its data is the raw Enedis file at its dataUrl (test_23)
+        self.assertEqual(data(r63).status, 404)
+        self.assertIsNone([r for r in o["requests"] if r["id"] == spring][0]["dataUrl"])
         expected = ctl("GET", "/expected/loadcurve?" + q(prm=JEANNE, direction="CONSUMPTION",
                                                           since=PARIS_SPRING[0], until=PARIS_SPRING[1]))
         self.assertEqual(expected, s)
@@ -671,6 +674,60 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(len(data(week_id, format="csv", period="1h").body.decode().splitlines()), 169)
 
     # -- Enedis failures --------------------------------------------------------------
+
+    def test_23_r63_raw_file(self):
+        o = wait_order(order({"type": "R63", "prms": [JEANNE], "since": PARIS_SPRING[0], "until": PARIS_SPRING[1]},
+                             {"type": "R63_SYNC", "prms": [HELENE], "since": PARIS_AUTUMN[0],
+                              "until": PARIS_AUTUMN[1]},
+                             {"type": "R63", "prms": [CHANGEPAS], "since": "2024-06-04T00:00:00[Europe/Paris]",
+                              "until": "2024-06-05T00:00:00[Europe/Paris]"},
+                             {"type": "R63", "prms": [TANNEURS], "direction": "INJECTION",
+                              "since": "2024-06-04", "until": "2024-06-05"})["id"])
+        self.assertEqual(o["status"], "SUCCESS", o)
+        spring, autumn, change, sun = [json.loads(fetch("GET", r["dataUrl"]).body) for r in o["requests"]]
+        self.assertEqual(spring["header"]["codeFlux"], "R63")
+        m = spring["mesures"][0]
+        self.assertEqual((m["idPrm"], m["periode"]), (JEANNE, {"dateDebut": "2024-03-31", "dateFin": "2024-04-01"}))
+        g = m["grandeur"][0]
+        self.assertEqual((g["grandeurMetier"], g["grandeurPhysique"], g["unite"]), ("CONS", "PA", "W"))
+        pts = g["points"]
+        self.assertEqual(set(pts[0]), {"v", "d", "p", "n", "iv", "ec"})
+        self.assertTrue(all(isinstance(p["v"], str) and p["p"] == "PT30M" for p in pts))
+        # end of the step, Paris local time, no offset; 02:00-03:00 does not exist that day
+        self.assertEqual(len(pts), 46)
+        self.assertEqual([p["d"] for p in pts[:4]], ["2024-03-31 00:30:00", "2024-03-31 01:00:00",
+                                                     "2024-03-31 01:30:00", "2024-03-31 03:00:00"])
+        self.assertEqual(pts[-1]["d"], "2024-04-01 00:00:00")
+        # the same values as LOADCURVE's (which is stamped at the start, in UTC)
+        lc_values = ctl("GET", "/expected/loadcurve?" + q(prm=JEANNE, since=PARIS_SPRING[0],
+                                                           until=PARIS_SPRING[1]))["values"]
+        self.assertEqual([int(p["v"]) for p in pts], [v for v in lc_values if v is not None])
+        # autumn: 50 half-hours, 02:00 and 02:30 twice, told apart by position only
+        a = autumn["mesures"][0]["grandeur"][0]["points"]
+        self.assertEqual(len(a), 50)
+        self.assertEqual([p["d"][11:16] for p in a[2:8]], ["01:30", "02:00", "02:30", "02:00", "02:30", "03:00"])
+        # a gap is a missing point
+        jeanne_autumn = ctl("GET", "/expected/r63?" + q(prm=JEANNE, since=PARIS_AUTUMN[0], until=PARIS_AUTUMN[1]))
+        self.assertEqual(len(jeanne_autumn["mesures"][0]["grandeur"][0]["points"]), 49)
+        # the step changes at 12:00 Paris: PT10M up to it, PT30M after
+        c = change["mesures"][0]["grandeur"][0]["points"]
+        steps = [p["p"] for p in c]
+        self.assertEqual(steps, sorted(steps, key=lambda x: x != "PT10M"))
+        last10 = max(i for i, p in enumerate(c) if p["p"] == "PT10M")
+        self.assertEqual((c[last10]["d"], c[last10 + 1]["d"], c[last10 + 1]["p"]),
+                         ("2024-06-04 12:00:00", "2024-06-04 12:30:00", "PT30M"))
+        self.assertEqual(len(c) + 1, 72 + 24)          # 72 PT10M and 24 PT30M steps, one gap
+        # LOADCURVE serves that meter in its coarser step, the mean of the finer values
+        lc_change = ctl("GET", "/expected/loadcurve?" + q(prm=CHANGEPAS, since="2024-06-04T00:00:00[Europe/Paris]",
+                                                           until="2024-06-05T00:00:00[Europe/Paris]"))
+        self.assertEqual((lc_change["period"], len(lc_change["values"])), ("PT1800S", 48))
+        first3 = [int(p["v"]) for p in c[:3]]
+        self.assertEqual(lc_change["values"][0], math.floor(sum(first3) / 3 + 0.5))
+        self.assertEqual(ctl("GET", "/expected/r63?" + q(prm=CHANGEPAS, since="2024-06-04T00:00:00[Europe/Paris]",
+                                                          until="2024-06-05T00:00:00[Europe/Paris]"))["mesures"],
+                         change["mesures"])
+        self.assertEqual(sun["mesures"][0]["grandeur"][0]["grandeurMetier"], "PROD")
+        self.assertTrue(all(p["p"] == "PT10M" for p in sun["mesures"][0]["grandeur"][0]["points"]))
 
     def test_30_catalogue_failures(self):
         o = wait_order(order({"type": "R65_SYNC", "prms": [PAUL], "since": "2024-03-01", "until": "2024-03-08"},

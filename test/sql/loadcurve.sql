@@ -37,12 +37,46 @@ SELECT count(*) AS steps, count(power_w) AS measured, min(power_w) > 0 AS positi
        round(avg(power_w)) AS mean_w
 FROM switchgrid_loadcurve(:'tenmin');
 
--- resampled by the API: 30min, 1h and a day (a Paris day)
-SELECT count(*) AS steps FROM switchgrid_loadcurve(:'tenmin', '30min');
+-- every step says its length and its energy: W x hours
+SELECT step_s, count(*) AS steps, bool_and(wh = power_w * step_s / 3600) AS wh_exact,
+       count(wh) = count(power_w) AS wh_null_where_power_is
+FROM switchgrid_loadcurve(:'tenmin') GROUP BY step_s;
+
+-- resampled by the API: 30min and 1h
+SELECT count(*) AS steps, min(step_s), max(step_s) FROM switchgrid_loadcurve(:'tenmin', '30min');
 SELECT count(*) AS steps FROM switchgrid_loadcurve(:'tenmin', 'PT1H');
-SELECT ts, power_w FROM switchgrid_loadcurve(:'tenmin', '1d') ORDER BY ts;
--- the DST days at one value per day
-SELECT ts FROM switchgrid_loadcurve(:'spring', 'P1D');
+-- a day (a Paris day) is summed here from the steps, and says how many it
+-- holds out of the steps the day has: the mean power of the steps held,
+-- their energy
+SELECT ts, round(power_w::numeric, 1) AS power_w, step_s, round(wh::numeric, 1) AS wh,
+       steps, day_steps
+FROM switchgrid_loadcurve(:'tenmin', '1d') ORDER BY ts;
+-- the DST days at one row per day: 23 hours, 46 half-hours
+SELECT ts, step_s, steps, day_steps FROM switchgrid_loadcurve(:'spring', 'P1D');
+SELECT ts, step_s, steps, day_steps FROM switchgrid_loadcurve(:'autumn', '1d');
+-- a request over a part of a day is never taken for a whole day
+SELECT ts, steps, day_steps FROM switchgrid_loadcurve(
+    (await_order((switchgrid_order(switchgrid_request('LOADCURVE', ARRAY['09111642617347'], 'CONSUMPTION',
+        '2024-06-03 22:00', '2024-06-04 02:00'))->>'id')::uuid)->'requests'->0->>'id')::uuid, '1d')
+ORDER BY ts;
+
+-- R63: Enedis' raw file, read at the request's dataUrl (it is recorded
+-- here), each point stamped at the END of its step in Paris local time:
+-- the same rows as LOADCURVE's, gaps left out
+SELECT (await_order((switchgrid_order(switchgrid_request('R63', ARRAY['09111642617347'], 'SOUTIRAGE',
+           '2024-03-31', '2024-04-01'))->>'id')::uuid)->'requests'->0->>'id') AS r63
+\gset
+SELECT count(*) AS steps, min(ts) AS first, max(ts) AS last, min(step_s), max(step_s)
+FROM switchgrid_loadcurve(:'r63');
+SELECT count(*) AS differing
+FROM switchgrid_loadcurve(:'r63') r
+FULL JOIN (SELECT * FROM switchgrid_loadcurve(:'spring') WHERE power_w IS NOT NULL) l USING (ts)
+WHERE r.power_w IS DISTINCT FROM l.power_w OR r.step_s IS DISTINCT FROM l.step_s;
+SELECT ts, step_s, steps, day_steps,
+       round(wh::numeric, 6) = (SELECT round(sum(wh)::numeric, 6) FROM switchgrid_loadcurve(:'r63')) AS wh_is_the_sum
+FROM switchgrid_loadcurve(:'r63', '1d');
+-- an R63 file is not resampled to sub-day periods
+SELECT sqlstate_of(format('SELECT * FROM switchgrid_loadcurve(%L, %L)', :'r63', '1h'));
 
 -- each step agrees with the simulator's own computation of the curve
 \! python3 test/sim/simctl.py curve-summary 30001234567890 CONSUMPTION 2024-01-07T23:00:00Z 2024-01-14T23:00:00Z

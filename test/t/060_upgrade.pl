@@ -162,9 +162,39 @@ for my $from (@released)
 		unlike($before{$t}[1], qr/^0 /, "$from: switchgrid.$t has rows before the update");
 	}
 
-	$node->safe_psql($db, 'ALTER EXTENSION switchgrid UPDATE');
+	# switchgrid_loadcurve() is dropped and created again (0.1.0 to 0.2.0): a
+	# view over it stops the update, which changes nothing; a grant on it is
+	# named in a WARNING, to be run again (granted by the script, it would
+	# count as the extension's initial privilege, which pg_dump leaves out)
+	$node->safe_psql($db, qq{
+		DO \$\$ BEGIN
+		    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'upgrade_reader') THEN
+		        CREATE ROLE upgrade_reader;
+		    END IF;
+		END \$\$;
+		GRANT EXECUTE ON FUNCTION switchgrid_loadcurve(uuid, text) TO upgrade_reader;
+		CREATE VIEW my_curve AS SELECT * FROM switchgrid_loadcurve('$order');});
+	my ($rc, $out, $err) = $node->psql($db, 'ALTER EXTENSION switchgrid UPDATE');
+	like($err, qr/cannot update switchgrid: switchgrid_loadcurve\(\) is used by view my_curve/,
+		"$from: a view over switchgrid_loadcurve() stops the update, and is named");
+	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'switchgrid'}),
+		$from, "$from: still $from");
+	$node->safe_psql($db, 'DROP VIEW my_curve');
+
+	($rc, $out, $err) = $node->psql($db, 'ALTER EXTENSION switchgrid UPDATE');
 	is($node->safe_psql($db, q{SELECT extversion FROM pg_extension WHERE extname = 'switchgrid'}),
 		$current, "$from: updated to $current");
+	like($err, qr/WARNING:.*no longer granted to upgrade_reader.*GRANT EXECUTE ON FUNCTION switchgrid_loadcurve\(uuid, text\) TO upgrade_reader;/s,
+		"$from: the update says which grant to run again");
+	# the steps of the points stored before: PT30M and PT10M, from their neighbours
+	is($node->safe_psql($db, q{
+		SELECT count(*) > 0, count(*) FILTER (WHERE step_s IS DISTINCT FROM
+		           CASE prm WHEN '09111642617347' THEN 1800 ELSE 600 END)
+		FROM switchgrid.loadcurve}),
+		't|0', "$from: step_s filled from the neighbours of each stored point");
+	is($node->safe_psql($db, q{
+		SELECT count(*) FROM switchgrid.loadcurve WHERE wh IS DISTINCT FROM power_w * step_s / 3600}),
+		'0', "$from: wh generated");
 
 	for my $t (@tables)
 	{
