@@ -7,7 +7,7 @@
  * results; both ask here where from, and hand the body back here to be read.
  * The data path runs one way: the type's entry in the request table
  * (request.c), HTTP (http.c), the parser the entry names (curveparse.c via
- * loadcurve.c, or jsonb), the tables (store.c).
+ * loadcurve.c, or jsonb and the dataset's SQL reader), the tables (store.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -121,5 +121,6 @@ sg_store_result(const char *request_id, const char *type, const char *prm,
 		(void) sg_store_loadcurve(request_id, a.n, a.prm, a.ts, a.power, a.power_null);
 	}
 	else
-		sg_store_data(request_id, sg_body_to_jsonb(resp->body, resp->len, what));
+		sg_store_data(request_id, sg_body_to_jsonb(resp->body, resp->len, what),
+					  rt != NULL ? sg_dataset_name(rt->parser) : NULL);
 }

@@ -118,9 +118,16 @@ void
 sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 			   double poll_in_s, bool fetch)
 {
-	Oid			types[5] = {JSONBOID, JSONBOID, UUIDOID, INTERVALOID, BOOLOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	sg_store_placed_order(order, sent_requests, consent_id, poll_in_s, fetch, -1);
+}
+
+void
+sg_store_placed_order(Jsonb *order, const char *sent_requests, const char *consent_id,
+					  double poll_in_s, bool fetch, int test_env)
+{
+	Oid			types[6] = {JSONBOID, JSONBOID, UUIDOID, INTERVALOID, BOOLOID, BOOLOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	sg_check_shape(order, "an Order", true);
 	values[0] = JsonbPGetDatum(order);
@@ -134,20 +141,28 @@ sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 		nulls[2] = 'n';
 	values[3] = sg_interval_seconds(poll_in_s);
 	values[4] = BoolGetDatum(fetch);
-	(void) sg_spi_as_owner("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
-						   5, types, values, nulls, NULL, NULL);
+	values[5] = BoolGetDatum(test_env > 0);
+	if (test_env < 0)
+		nulls[5] = 'n';
+	(void) sg_spi_as_owner("SELECT switchgrid.record_order($1, $2, $3, $4, $5, $6)",
+						   6, types, values, nulls, NULL, NULL);
 }
 
 void
-sg_store_data(const char *request_id, Jsonb *data)
+sg_store_data(const char *request_id, Jsonb *data, const char *dataset)
 {
-	Oid			types[2] = {UUIDOID, JSONBOID};
-	Datum		values[2];
+	Oid			types[3] = {UUIDOID, JSONBOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 
 	values[0] = sg_uuid_in(request_id);
 	values[1] = JsonbPGetDatum(data);
-	(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2)",
-						   2, types, values, NULL, NULL, NULL);
+	if (dataset)
+		values[2] = CStringGetTextDatum(dataset);
+	else
+		nulls[2] = 'n';
+	(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2, $3)",
+						   3, types, values, nulls, NULL, NULL);
 }
 
 int64
