@@ -97,6 +97,26 @@ sg_check_shape(Jsonb *j, const char *what, bool with_requests)
 				 errdetail("The answer is not an object with a uuid \"id\".")));
 }
 
+/*
+ * Whether the installed schema has the SQL function "signature" (as
+ * to_regprocedure() reads it).  The library of this version may run on a
+ * database still at 0.1.0 until ALTER EXTENSION switchgrid UPDATE: what it
+ * records there goes through the functions 0.1.0 has.
+ */
+static bool
+sg_schema_has(const char *signature)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	Datum		d;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(signature);
+	(void) sg_spi_as_owner("SELECT to_regprocedure($1) IS NOT NULL",
+						   1, types, values, NULL, &d, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
 void
 sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 {
@@ -144,8 +164,12 @@ sg_store_placed_order(Jsonb *order, const char *sent_requests, const char *conse
 	values[5] = BoolGetDatum(test_env > 0);
 	if (test_env < 0)
 		nulls[5] = 'n';
-	(void) sg_spi_as_owner("SELECT switchgrid.record_order($1, $2, $3, $4, $5, $6)",
-						   6, types, values, nulls, NULL, NULL);
+	if (sg_schema_has("switchgrid.record_order(jsonb, jsonb, uuid, interval, boolean, boolean)"))
+		(void) sg_spi_as_owner("SELECT switchgrid.record_order($1, $2, $3, $4, $5, $6)",
+							   6, types, values, nulls, NULL, NULL);
+	else
+		(void) sg_spi_as_owner("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
+							   5, types, values, nulls, NULL, NULL);
 }
 
 void
@@ -161,8 +185,12 @@ sg_store_data(const char *request_id, Jsonb *data, const char *dataset)
 		values[2] = CStringGetTextDatum(dataset);
 	else
 		nulls[2] = 'n';
-	(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2, $3)",
-						   3, types, values, nulls, NULL, NULL);
+	if (sg_schema_has("switchgrid.store_data(uuid, jsonb, text)"))
+		(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2, $3)",
+							   3, types, values, nulls, NULL, NULL);
+	else
+		(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2)",
+							   2, types, values, nulls, NULL, NULL);
 }
 
 int64
