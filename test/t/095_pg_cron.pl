@@ -32,7 +32,7 @@ $node->safe_psql('postgres', 'CREATE DATABASE bi');
 $node->safe_psql('bi', 'CREATE EXTENSION switchgrid');
 $node->safe_psql('bi', 'CREATE EXTENSION pg_cron');
 
-# Daily energies over the spring DST change, stored by the worker.
+# Daily energies over the spring DST change, stored by switchgrid_wait().
 sign_consent($node, 'bi', [ [ 'Jeanne Dupond', '09111642617347' ] ]);
 my $order = $node->safe_psql('bi', q{
 	SELECT switchgrid_order(switchgrid_request('R65_SYNC', ARRAY['09111642617347'], 'SOUTIRAGE',
