@@ -172,7 +172,8 @@ CREATE TABLE switchgrid.orders (
     next_poll_at  timestamptz,
     polls         integer NOT NULL DEFAULT 0,
     failures      integer NOT NULL DEFAULT 0,
-    last_error    text
+    last_error    text,
+    test_env      boolean NOT NULL DEFAULT false  -- dummy data: rows go to schema switchgrid_test
 );
 
 CREATE TABLE switchgrid.requests (
@@ -182,8 +183,8 @@ CREATE TABLE switchgrid.requests (
     type          text NOT NULL,
     prms          text[],
     direction     text,
-    since         text,
-    until         text,
+    since         timestamptz,
+    until         timestamptz,
     retry_after_activation boolean NOT NULL DEFAULT false,
     status        text NOT NULL,
     ordered_at    timestamptz,
@@ -192,7 +193,7 @@ CREATE TABLE switchgrid.requests (
     error_message text,
     raw           jsonb NOT NULL,
     data          jsonb,                      -- payload of requests that are no load curve
-    rows_stored   bigint,                     -- points stored, for LOADCURVE, R63, R63_SYNC
+    rows_stored   bigint,                     -- rows stored in its dataset's table (points, for a load curve)
     fetched_at    timestamptz,                -- when the result was stored
     next_fetch_at timestamptz,                -- set while a download is due
     fetches       integer NOT NULL DEFAULT 0,
@@ -247,6 +248,342 @@ SELECT pg_catalog.pg_extension_config_dump('switchgrid.webhook_events', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('switchgrid.webhook_events', 'event_id'), '');
 
+-- ----------------------------------------------------------------
+-- Typed datasets: one consolidated series per meter, whatever the order
+-- that brought it.  A later order over the same days updates rows in
+-- place; request_id says which request last wrote a row.  Rows of the test
+-- environment (dummy data) go to the same tables in schema switchgrid_test.
+-- ----------------------------------------------------------------
+
+-- A time-of-day range, for off-peak hours ([22:30, 24:00) and [00:00, 06:30)).
+CREATE TYPE switchgrid.timerange AS RANGE (subtype = time);
+
+CREATE TABLE switchgrid.daily_energy (
+    prm           text NOT NULL,
+    direction     text NOT NULL,
+    day           date NOT NULL,
+    wh            bigint NOT NULL,
+    request_id    uuid NOT NULL,
+    fetched_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (prm, direction, day)
+);
+
+CREATE TABLE switchgrid.max_power (
+    prm           text NOT NULL,
+    direction     text NOT NULL,
+    day           date NOT NULL,
+    va            integer NOT NULL,
+    reached_at    timestamptz NOT NULL,
+    request_id    uuid NOT NULL,
+    fetched_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (prm, direction, day)
+);
+
+CREATE TABLE switchgrid.indexes (
+    prm           text NOT NULL,
+    direction     text NOT NULL,
+    read_at       timestamptz NOT NULL,
+    cadran        text NOT NULL,
+    day           date NOT NULL,
+    total         boolean NOT NULL,
+    calendar      text,
+    calendar_label text,
+    class_id      text,
+    class_label   text,
+    wh            bigint NOT NULL,
+    request_id    uuid NOT NULL,
+    fetched_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (prm, direction, read_at, cadran)
+);
+
+CREATE TABLE switchgrid.billing (
+    prm           text NOT NULL,
+    direction     text NOT NULL,
+    class         text NOT NULL,
+    period_start  date NOT NULL,
+    period_end    date NOT NULL,
+    wh            bigint NOT NULL,
+    nature        text,
+    nature_label  text,
+    class_label   text,
+    calendar      text,
+    calendar_label text,
+    reading_reason text,
+    request_id    uuid NOT NULL,
+    fetched_at    timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (prm, direction, class, period_start)
+);
+
+CREATE TABLE switchgrid.contracts (
+    prm           text NOT NULL PRIMARY KEY,
+    contract_state text,
+    segment       text,
+    tariff        text,
+    subscribed_kva numeric,
+    connection_kva numeric,
+    injection_connection_kva numeric,
+    voltage_domain text,
+    meter_type    text,
+    off_peak_hours text,
+    off_peak      switchgrid.timerange[],
+    address       text,
+    postal_code   text,
+    city          text,
+    raw           jsonb NOT NULL,
+    request_id    uuid NOT NULL,
+    fetched_at    timestamptz NOT NULL DEFAULT now()
+);
+
+-- Every table and column says what it holds, with its unit: BI tools show it.
+COMMENT ON TABLE switchgrid.asks IS 'Asks (consent requests) created or looked up here, as last seen';
+COMMENT ON COLUMN switchgrid.asks.ask_id IS 'Ask id (uuid)';
+COMMENT ON COLUMN switchgrid.asks.status IS 'Ask status: CREATED, PENDING_USER_ACTION, ACCEPTED, ... (CANCELLED once cancelled here)';
+COMMENT ON COLUMN switchgrid.asks.created_at IS 'When the Ask was created';
+COMMENT ON COLUMN switchgrid.asks.accepted_at IS 'When the Ask was signed; NULL until then';
+COMMENT ON COLUMN switchgrid.asks.user_url IS 'The consent form the end user signs';
+COMMENT ON COLUMN switchgrid.asks.prms IS 'Delivery points (PRMs) the Ask covers';
+COMMENT ON COLUMN switchgrid.asks.consent_ids IS 'Consent id of each PRM, {"<prm>": "<uuid>"}';
+COMMENT ON COLUMN switchgrid.asks.raw IS 'The Ask as the API last returned it';
+COMMENT ON COLUMN switchgrid.asks.first_seen IS 'When the Ask was first recorded here';
+COMMENT ON COLUMN switchgrid.asks.updated_at IS 'When the Ask was last looked up';
+COMMENT ON COLUMN switchgrid.asks.test_env IS 'Created with switchgrid.test_env (switchgrid-test-env header): its consents give dummy data';
+COMMENT ON COLUMN switchgrid.asks.next_poll_at IS 'When the worker looks at it again; NULL: nothing left to wait for';
+COMMENT ON COLUMN switchgrid.asks.polls IS 'Successful look-ups, a count';
+COMMENT ON COLUMN switchgrid.asks.failures IS 'Failed look-ups in a row, a count';
+COMMENT ON COLUMN switchgrid.asks.last_error IS 'The last look-up''s error; NULL after a success';
+
+COMMENT ON TABLE switchgrid.orders IS 'Orders placed or looked up here, as last seen';
+COMMENT ON COLUMN switchgrid.orders.order_id IS 'Order id (uuid)';
+COMMENT ON COLUMN switchgrid.orders.consent_id IS 'Consent the Order was placed with; NULL if placed with PRMs';
+COMMENT ON COLUMN switchgrid.orders.status IS 'Order status: PENDING_REQUESTS, SUCCESS, SOME_REQUESTS_FAILED, ...';
+COMMENT ON COLUMN switchgrid.orders.created_at IS 'When the Order was created';
+COMMENT ON COLUMN switchgrid.orders.finished_at IS 'When the Order was terminal and every result stored; NULL until then';
+COMMENT ON COLUMN switchgrid.orders.raw IS 'The Order as the API last returned it';
+COMMENT ON COLUMN switchgrid.orders.first_seen IS 'When the Order was first recorded here';
+COMMENT ON COLUMN switchgrid.orders.updated_at IS 'When the Order was last looked up';
+COMMENT ON COLUMN switchgrid.orders.next_poll_at IS 'When the worker looks at it again; NULL: nothing left to wait for';
+COMMENT ON COLUMN switchgrid.orders.polls IS 'Successful look-ups, a count';
+COMMENT ON COLUMN switchgrid.orders.failures IS 'Failed look-ups in a row, a count';
+COMMENT ON COLUMN switchgrid.orders.last_error IS 'The last look-up''s error; NULL after a success';
+
+COMMENT ON TABLE switchgrid.requests IS 'Requests of the recorded Orders, their status and their downloaded data';
+COMMENT ON COLUMN switchgrid.requests.request_id IS 'Request id (uuid)';
+COMMENT ON COLUMN switchgrid.requests.order_id IS 'The Order it belongs to';
+COMMENT ON COLUMN switchgrid.requests.position IS 'Index in the Order''s requests, from 0';
+COMMENT ON COLUMN switchgrid.requests.type IS 'Request type: LOADCURVE, R63, R64, R65, R66, R67, C68, ... (with _SYNC/_ASYNC variants)';
+COMMENT ON COLUMN switchgrid.requests.prms IS 'Delivery points (PRMs) of the request';
+COMMENT ON COLUMN switchgrid.requests.direction IS 'Direction as the request called it: CONSUMPTION, SOUTIRAGE or INJECTION; NULL: the default';
+COMMENT ON COLUMN switchgrid.requests.since IS 'Start of the requested period';
+COMMENT ON COLUMN switchgrid.requests.until IS 'End of the requested period';
+COMMENT ON COLUMN switchgrid.requests.retry_after_activation IS 'Ordered with enedisRetryAfterLoadcurveActivation';
+COMMENT ON COLUMN switchgrid.requests.status IS 'Request status: NOT_STARTED, PENDING, SUCCESS, FAILED, ...';
+COMMENT ON COLUMN switchgrid.requests.ordered_at IS 'When the request was ordered';
+COMMENT ON COLUMN switchgrid.requests.completed_at IS 'When the request completed at Switchgrid';
+COMMENT ON COLUMN switchgrid.requests.data_url IS 'Where its raw data is (dataUrl)';
+COMMENT ON COLUMN switchgrid.requests.error_message IS 'Why it failed, as Switchgrid or Enedis says (often in French)';
+COMMENT ON COLUMN switchgrid.requests.raw IS 'The request object as the API last returned it';
+COMMENT ON COLUMN switchgrid.requests.data IS 'The raw Enedis JSON of a non-load-curve request, as downloaded';
+COMMENT ON COLUMN switchgrid.requests.rows_stored IS 'Rows written to its dataset table (switchgrid.loadcurve, switchgrid.daily_energy, ...), a count; NULL: none';
+COMMENT ON COLUMN switchgrid.requests.fetched_at IS 'When its result was stored; NULL: not yet';
+COMMENT ON COLUMN switchgrid.requests.next_fetch_at IS 'When the worker downloads it; NULL: nothing to download';
+COMMENT ON COLUMN switchgrid.requests.fetches IS 'Downloads stored, a count';
+COMMENT ON COLUMN switchgrid.requests.failures IS 'Failed downloads in a row, a count';
+COMMENT ON COLUMN switchgrid.requests.last_error IS 'The last download''s error, or why its data could not be read into its dataset table';
+COMMENT ON COLUMN switchgrid.requests.updated_at IS 'When the row last changed';
+
+COMMENT ON TABLE switchgrid.loadcurve IS
+'Load curves (LOADCURVE, R63, R63_SYNC): one consolidated series per meter and direction; test-environment rows are in switchgrid_test.loadcurve';
+COMMENT ON COLUMN switchgrid.loadcurve.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.loadcurve.direction IS 'CONSUMPTION or INJECTION';
+COMMENT ON COLUMN switchgrid.loadcurve.ts IS 'Start of the step (UTC instant)';
+COMMENT ON COLUMN switchgrid.loadcurve.power_w IS 'Mean active power over the step, in W; NULL: no measure';
+COMMENT ON COLUMN switchgrid.loadcurve.request_id IS 'The request that last wrote this point (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.loadcurve.fetched_at IS 'When this point was last written';
+COMMENT ON COLUMN switchgrid.loadcurve.step_s IS 'Length of the step, in seconds (600 for PT10M); NULL: unknown (a row kept from 0.1.0 that its neighbours do not tell)';
+COMMENT ON COLUMN switchgrid.loadcurve.wh IS 'Energy of the step, in Wh: power_w times step_s / 3600';
+
+COMMENT ON TABLE switchgrid.webhook_events IS 'Webhook deliveries received by switchgrid_webhook(), kept switchgrid.webhook_retention';
+COMMENT ON COLUMN switchgrid.webhook_events.event_id IS 'Arrival order';
+COMMENT ON COLUMN switchgrid.webhook_events.received_at IS 'When it was received';
+COMMENT ON COLUMN switchgrid.webhook_events.tag IS 'Event tag: ask.accepted, order.request_success, order.request_failed';
+COMMENT ON COLUMN switchgrid.webhook_events.created_at IS 'When Switchgrid created the event';
+COMMENT ON COLUMN switchgrid.webhook_events.ask_id IS 'The Ask it names, if any';
+COMMENT ON COLUMN switchgrid.webhook_events.order_id IS 'The Order it names, if any';
+COMMENT ON COLUMN switchgrid.webhook_events.request_id IS 'The request it names, if any';
+COMMENT ON COLUMN switchgrid.webhook_events.request_type IS 'The type of the request it names, if any';
+COMMENT ON COLUMN switchgrid.webhook_events.payload IS 'The delivery as received';
+COMMENT ON COLUMN switchgrid.webhook_events.handled_at IS 'When the worker took it; NULL: not yet';
+
+
+COMMENT ON TABLE switchgrid.daily_energy IS
+'Daily energy of a meter (R65, R65_SYNC): one row per meter, direction and Paris day; test-environment rows are in switchgrid_test.daily_energy';
+COMMENT ON COLUMN switchgrid.daily_energy.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.daily_energy.direction IS 'CONSUMPTION (soutirage) or INJECTION';
+COMMENT ON COLUMN switchgrid.daily_energy.day IS 'The Enedis day: a calendar date in Europe/Paris (23 or 25 hours on DST days)';
+COMMENT ON COLUMN switchgrid.daily_energy.wh IS 'Active energy over the day, in Wh (difference of the day''s indexes)';
+COMMENT ON COLUMN switchgrid.daily_energy.request_id IS 'The request that last wrote this row (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.daily_energy.fetched_at IS 'When this row was last written';
+
+COMMENT ON TABLE switchgrid.max_power IS
+'Daily maximum apparent power of a meter (R66, R66_SYNC): one row per meter, direction and Paris day; test-environment rows are in switchgrid_test.max_power';
+COMMENT ON COLUMN switchgrid.max_power.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.max_power.direction IS 'CONSUMPTION (soutirage) or INJECTION';
+COMMENT ON COLUMN switchgrid.max_power.day IS 'The Enedis day: a calendar date in Europe/Paris';
+COMMENT ON COLUMN switchgrid.max_power.va IS 'Maximum apparent power reached during the day, in VA';
+COMMENT ON COLUMN switchgrid.max_power.reached_at IS 'When the maximum was reached (Enedis gives Paris local time)';
+COMMENT ON COLUMN switchgrid.max_power.request_id IS 'The request that last wrote this row (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.max_power.fetched_at IS 'When this row was last written';
+
+COMMENT ON TABLE switchgrid.indexes IS
+'Daily meter indexes (R64, R64_SYNC): one row per meter, direction, reading time and register (cadran); test-environment rows are in switchgrid_test.indexes';
+COMMENT ON COLUMN switchgrid.indexes.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.indexes.direction IS 'CONSUMPTION (soutirage) or INJECTION';
+COMMENT ON COLUMN switchgrid.indexes.read_at IS 'When the index was read (Enedis gives Paris local time, usually midnight)';
+COMMENT ON COLUMN switchgrid.indexes.cadran IS 'Register code (codeCadran), e.g. IDX_EAS_F1; the totaliser is IDX_EAS_T (IDX_EAI_T for injection)';
+COMMENT ON COLUMN switchgrid.indexes.day IS 'The Paris calendar date of read_at';
+COMMENT ON COLUMN switchgrid.indexes.total IS 'True for the totaliser (cadranTotalisateur), which counts every class';
+COMMENT ON COLUMN switchgrid.indexes.calendar IS 'Calendar id (idCalendrier); NULL for the totaliser';
+COMMENT ON COLUMN switchgrid.indexes.calendar_label IS 'Calendar label (libelleCalendrier); NULL for the totaliser';
+COMMENT ON COLUMN switchgrid.indexes.class_id IS 'Tariff class id (idClasseTemporelle), e.g. HP, HC, BASE; NULL for the totaliser';
+COMMENT ON COLUMN switchgrid.indexes.class_label IS 'Tariff class label (libelleClasseTemporelle), e.g. Heures Creuses';
+COMMENT ON COLUMN switchgrid.indexes.wh IS 'Cumulative index of the register, in Wh';
+COMMENT ON COLUMN switchgrid.indexes.request_id IS 'The request that last wrote this row (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.indexes.fetched_at IS 'When this row was last written';
+
+COMMENT ON TABLE switchgrid.billing IS
+'Billing quantities (R67): energy per tariff class and billing period; test-environment rows are in switchgrid_test.billing';
+COMMENT ON COLUMN switchgrid.billing.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.billing.direction IS 'CONSUMPTION (soutirage) or INJECTION';
+COMMENT ON COLUMN switchgrid.billing.class IS 'Tariff class id (idClasseTemporelle), e.g. HP, HC, BASE';
+COMMENT ON COLUMN switchgrid.billing.period_start IS 'First day of the period (dbtMesure), a Paris calendar date';
+COMMENT ON COLUMN switchgrid.billing.period_end IS 'End of the period, exclusive (finMesure), a Paris calendar date';
+COMMENT ON COLUMN switchgrid.billing.wh IS 'Active energy of the class over the period, in Wh';
+COMMENT ON COLUMN switchgrid.billing.nature IS 'Nature of the quantity (codeNature): REEL, ESTIME, ...';
+COMMENT ON COLUMN switchgrid.billing.nature_label IS 'Label of the nature (libelleNature)';
+COMMENT ON COLUMN switchgrid.billing.class_label IS 'Tariff class label (libelleClasseTemporelle)';
+COMMENT ON COLUMN switchgrid.billing.calendar IS 'Calendar code (codeCalendrier)';
+COMMENT ON COLUMN switchgrid.billing.calendar_label IS 'Calendar label (libelleCalendrier)';
+COMMENT ON COLUMN switchgrid.billing.reading_reason IS 'Why the meter was read (idMotifReleve), e.g. CYC for the cyclic reading';
+COMMENT ON COLUMN switchgrid.billing.request_id IS 'The request that last wrote this row (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.billing.fetched_at IS 'When this row was last written';
+
+COMMENT ON TABLE switchgrid.contracts IS
+'Contractual data of a meter (C68, C68_ASYNC): one row per PRM, the latest known; test-environment rows are in switchgrid_test.contracts';
+COMMENT ON COLUMN switchgrid.contracts.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.contracts.contract_state IS 'Contract state code (etatContractuel), e.g. SERVC: in service';
+COMMENT ON COLUMN switchgrid.contracts.segment IS 'Enedis customer segment, e.g. C5 (up to 36 kVA), C4';
+COMMENT ON COLUMN switchgrid.contracts.tariff IS 'Distribution tariff code (formule tarifaire d''acheminement, FTA), e.g. BTINFCUST';
+COMMENT ON COLUMN switchgrid.contracts.subscribed_kva IS 'Subscribed power (puissance souscrite), in kVA';
+COMMENT ON COLUMN switchgrid.contracts.connection_kva IS 'Connection power for consumption (puissance de raccordement soutirage), in kVA';
+COMMENT ON COLUMN switchgrid.contracts.injection_connection_kva IS 'Connection power for injection, in kVA; NULL without injection';
+COMMENT ON COLUMN switchgrid.contracts.voltage_domain IS 'Voltage domain code (domaineTension), e.g. BTINF (low voltage up to 36 kVA)';
+COMMENT ON COLUMN switchgrid.contracts.meter_type IS 'Meter type code (typeComptage), e.g. LINKY';
+COMMENT ON COLUMN switchgrid.contracts.off_peak_hours IS 'Off-peak hours as Enedis gives them (plageHeuresCreuses), e.g. HC (22H30-6H30)';
+COMMENT ON COLUMN switchgrid.contracts.off_peak IS 'Off-peak hours as local (Paris) time-of-day ranges, split at midnight: {[22:30,24:00),[00:00,06:30)}';
+COMMENT ON COLUMN switchgrid.contracts.address IS 'Installation address: street, postal code and town';
+COMMENT ON COLUMN switchgrid.contracts.postal_code IS 'Postal code of the installation';
+COMMENT ON COLUMN switchgrid.contracts.city IS 'Town of the installation';
+COMMENT ON COLUMN switchgrid.contracts.raw IS 'The contract object as Enedis gave it';
+COMMENT ON COLUMN switchgrid.contracts.request_id IS 'The request that last wrote this row (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.contracts.fetched_at IS 'When this row was last written';
+
+-- The test environment: an Order whose data is dummy (orders.test_env)
+-- stores its rows here, in tables shaped like switchgrid's, so that they
+-- never overwrite, mix with or hide a meter's real rows.  Queries on
+-- switchgrid.* see real data only; test data is read by naming
+-- switchgrid_test.*.  switchgrid_test.loadcurve follows switchgrid.loadcurve:
+-- a change to one is a change to both.
+CREATE SCHEMA switchgrid_test;
+REVOKE ALL ON SCHEMA switchgrid_test FROM PUBLIC;
+COMMENT ON SCHEMA switchgrid_test IS
+'Rows of the test environment (dummy data of Orders flagged test_env), in tables shaped like those of schema switchgrid';
+CREATE TABLE switchgrid_test.loadcurve (LIKE switchgrid.loadcurve INCLUDING ALL);
+CREATE TABLE switchgrid_test.daily_energy (LIKE switchgrid.daily_energy INCLUDING ALL);
+CREATE TABLE switchgrid_test.max_power (LIKE switchgrid.max_power INCLUDING ALL);
+CREATE TABLE switchgrid_test.indexes (LIKE switchgrid.indexes INCLUDING ALL);
+CREATE TABLE switchgrid_test.billing (LIKE switchgrid.billing INCLUDING ALL);
+CREATE TABLE switchgrid_test.contracts (LIKE switchgrid.contracts INCLUDING ALL);
+COMMENT ON TABLE switchgrid_test.loadcurve IS 'Load curves of the test environment (dummy data); see switchgrid.loadcurve';
+COMMENT ON TABLE switchgrid_test.daily_energy IS 'Daily energies of the test environment (dummy data); see switchgrid.daily_energy';
+COMMENT ON TABLE switchgrid_test.max_power IS 'Daily maximum powers of the test environment (dummy data); see switchgrid.max_power';
+COMMENT ON TABLE switchgrid_test.indexes IS 'Daily indexes of the test environment (dummy data); see switchgrid.indexes';
+COMMENT ON TABLE switchgrid_test.billing IS 'Billing quantities of the test environment (dummy data); see switchgrid.billing';
+COMMENT ON TABLE switchgrid_test.contracts IS 'Contractual data of the test environment (dummy data); see switchgrid.contracts';
+
+SELECT pg_catalog.pg_extension_config_dump('switchgrid.daily_energy', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid.max_power', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid.indexes', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid.billing', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid.contracts', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.loadcurve', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.daily_energy', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.max_power', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.indexes', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.billing', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.contracts', '');
+
+-- The typed datasets of a finished request, read without storing them:
+-- the columns of the dataset's table but request_id and fetched_at.
+CREATE FUNCTION switchgrid_daily_energy(order_id uuid, request_id uuid)
+RETURNS TABLE(prm text, direction text, day date, wh bigint)
+AS 'MODULE_PATHNAME', 'switchgrid_daily_energy'
+LANGUAGE C VOLATILE
+ROWS 100;
+
+COMMENT ON FUNCTION switchgrid_daily_energy(uuid, uuid) IS
+'Daily energies in Wh of a finished R65 or R65_SYNC request, as rows of switchgrid.daily_energy; stores nothing';
+
+CREATE FUNCTION switchgrid_max_power(order_id uuid, request_id uuid)
+RETURNS TABLE(prm text, direction text, day date, va integer, reached_at timestamptz)
+AS 'MODULE_PATHNAME', 'switchgrid_max_power'
+LANGUAGE C VOLATILE
+ROWS 100;
+
+COMMENT ON FUNCTION switchgrid_max_power(uuid, uuid) IS
+'Daily maximum powers in VA of a finished R66 or R66_SYNC request, as rows of switchgrid.max_power; stores nothing';
+
+CREATE FUNCTION switchgrid_indexes(order_id uuid, request_id uuid)
+RETURNS TABLE(prm text, direction text, read_at timestamptz, cadran text, day date,
+              total boolean, calendar text, calendar_label text, class_id text,
+              class_label text, wh bigint)
+AS 'MODULE_PATHNAME', 'switchgrid_indexes'
+LANGUAGE C VOLATILE
+ROWS 100;
+
+COMMENT ON FUNCTION switchgrid_indexes(uuid, uuid) IS
+'Daily indexes in Wh of a finished R64 or R64_SYNC request, as rows of switchgrid.indexes; stores nothing';
+
+CREATE FUNCTION switchgrid_billing(order_id uuid, request_id uuid)
+RETURNS TABLE(prm text, direction text, class text, period_start date, period_end date,
+              wh bigint, nature text, nature_label text, class_label text, calendar text,
+              calendar_label text, reading_reason text)
+AS 'MODULE_PATHNAME', 'switchgrid_billing'
+LANGUAGE C VOLATILE
+ROWS 100;
+
+COMMENT ON FUNCTION switchgrid_billing(uuid, uuid) IS
+'Billing quantities in Wh of a finished R67 request, as rows of switchgrid.billing; stores nothing';
+
+CREATE FUNCTION switchgrid_contracts(order_id uuid, request_id uuid)
+RETURNS TABLE(prm text, contract_state text, segment text, tariff text, subscribed_kva numeric,
+              connection_kva numeric, injection_connection_kva numeric, voltage_domain text,
+              meter_type text, off_peak_hours text, off_peak switchgrid.timerange[],
+              address text, postal_code text, city text, raw jsonb)
+AS 'MODULE_PATHNAME', 'switchgrid_contracts'
+LANGUAGE C VOLATILE
+ROWS 10;
+
+COMMENT ON FUNCTION switchgrid_contracts(uuid, uuid) IS
+'Contractual data of a finished C68 or C68_ASYNC request, as rows of switchgrid.contracts; stores nothing';
+
+REVOKE EXECUTE ON FUNCTION
+    switchgrid_daily_energy(uuid, uuid),
+    switchgrid_max_power(uuid, uuid),
+    switchgrid_indexes(uuid, uuid),
+    switchgrid_billing(uuid, uuid),
+    switchgrid_contracts(uuid, uuid)
+FROM PUBLIC;
+
 -- Whether a switchgrid worker follows Orders in this database: false where
 -- nothing will ever poll what switchgrid.pending lists.
 CREATE FUNCTION switchgrid.worker_follows()
@@ -269,6 +606,20 @@ CREATE VIEW switchgrid.pending AS
            switchgrid.worker_follows()
     FROM switchgrid.requests WHERE next_fetch_at IS NOT NULL;
 
+COMMENT ON VIEW switchgrid.pending IS 'What the worker is waiting on: Asks to sign, Orders to finish, results to download';
+COMMENT ON COLUMN switchgrid.pending.kind IS 'ask, order or download';
+COMMENT ON COLUMN switchgrid.pending.id IS 'Ask, Order or request id';
+COMMENT ON COLUMN switchgrid.pending.order_id IS 'The Order (for an order or a download)';
+COMMENT ON COLUMN switchgrid.pending.type IS 'Request type of a download';
+COMMENT ON COLUMN switchgrid.pending.status IS 'Status as last seen';
+COMMENT ON COLUMN switchgrid.pending.waiting_since IS 'Since when it has been waited on';
+COMMENT ON COLUMN switchgrid.pending.next_attempt_at IS 'When the worker tries it next';
+COMMENT ON COLUMN switchgrid.pending.attempts IS 'Look-ups or downloads so far, a count';
+COMMENT ON COLUMN switchgrid.pending.last_error IS 'The last attempt''s error';
+COMMENT ON COLUMN switchgrid.pending.followed IS 'Whether a switchgrid worker follows this database';
+COMMENT ON COLUMN switchgrid.orders.test_env IS
+'Dummy data of the test environment (placed with switchgrid.test_env, or with a consent of a test Ask): its rows go to schema switchgrid_test';
+
 -- ----------------------------------------------------------------
 -- Recording.  Called by the C functions and the worker, as the
 -- extension's owner; not callable by anyone else.
@@ -288,6 +639,42 @@ RETURNS timestamptz LANGUAGE sql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT CASE WHEN s IS NULL OR s = '' THEN NULL ELSE s::timestamptz END;
+$$;
+
+-- A since/until as the API writes it (2024-12-10, 2024-12-10T00:00:00,
+-- ...Z, ...+01:00, ...[Europe/Paris]; no offset means UTC) as timestamptz;
+-- NULL if it is none of these: an answer is recorded even then.
+CREATE FUNCTION switchgrid.api_instant(s text)
+RETURNS timestamptz
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    zone text := substring(s from '\[([^]]+)\]$');
+    t text := regexp_replace(s, '\[[^]]+\]$', '');
+BEGIN
+    IF s IS NULL OR s = '' THEN
+        RETURN NULL;
+    ELSIF t ~ 'T.*(Z|[+-][0-9]{2}(:?[0-9]{2})?)$' THEN
+        RETURN t::timestamptz;
+    ELSE
+        RETURN t::timestamp AT TIME ZONE COALESCE(zone, 'UTC');
+    END IF;
+EXCEPTION WHEN data_exception THEN
+    RETURN NULL;
+END $$;
+
+-- Whether a consent comes from an Ask of the test environment (as recorded here).
+CREATE FUNCTION switchgrid.consent_test_env(consent uuid)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(bool_or(a.test_env), false)
+    FROM switchgrid.asks a,
+         jsonb_each_text(CASE WHEN jsonb_typeof(a.consent_ids) = 'object'
+                              THEN a.consent_ids ELSE '{}' END) AS c
+    WHERE lower(c.value) = consent::text;
 $$;
 
 -- Upserts an Ask; "poll_in" is when the worker should look at it again if it
@@ -368,10 +755,14 @@ END $$;
 -- POSTed, if known: the API's answer may not repeat prms, direction and
 -- period.  "poll_in" is when to look at the order again if not terminal;
 -- "fetch" says whether finished requests should be downloaded.
+-- "in_test_env" says whether it was placed with switchgrid.test_env (NULL:
+-- unknown); an Order whose consent comes from a test Ask is of the test
+-- environment too, and stays so.
 CREATE FUNCTION switchgrid.record_order(o jsonb, sent jsonb DEFAULT NULL,
                                         consent uuid DEFAULT NULL,
                                         poll_in interval DEFAULT '1 second',
-                                        do_fetch boolean DEFAULT true)
+                                        do_fetch boolean DEFAULT true,
+                                        in_test_env boolean DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
@@ -384,11 +775,14 @@ DECLARE
     pos integer := 0;
     old record;
 BEGIN
-    INSERT INTO switchgrid.orders AS t (order_id, consent_id, status, created_at, raw, next_poll_at)
+    INSERT INTO switchgrid.orders AS t (order_id, consent_id, status, created_at, raw, next_poll_at,
+                                        test_env)
     VALUES (id, consent, o->>'status', switchgrid.api_time(o->>'createdAt'), o,
-            CASE WHEN NOT terminal THEN now() + poll_in END)
+            CASE WHEN NOT terminal THEN now() + poll_in END,
+            COALESCE(in_test_env, false)
+            OR (consent IS NOT NULL AND switchgrid.consent_test_env(consent)))
     ON CONFLICT (order_id) DO UPDATE
-    SET status = EXCLUDED.status,
+    SET status = EXCLUDED.status, test_env = t.test_env OR EXCLUDED.test_env,
         consent_id = COALESCE(t.consent_id, EXCLUDED.consent_id),
         created_at = COALESCE(EXCLUDED.created_at, t.created_at),
         raw = EXCLUDED.raw, updated_at = now(), last_error = NULL, polls = t.polls + 1,
@@ -412,7 +806,8 @@ BEGIN
         VALUES ((r->>'id')::uuid, id, pos, r->>'type',
                 ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'prms', s->'prms', '[]'))),
                 COALESCE(r->>'direction', s->>'direction'),
-                COALESCE(r->>'since', s->>'since'), COALESCE(r->>'until', s->>'until'),
+                switchgrid.api_instant(COALESCE(r->>'since', s->>'since')),
+                switchgrid.api_instant(COALESCE(r->>'until', s->>'until')),
                 COALESCE((r->>'enedisRetryAfterLoadcurveActivation')::boolean,
                          (s->>'enedisRetryAfterLoadcurveActivation')::boolean, false),
                 r->>'status', switchgrid.api_time(r->>'orderedAt'),
@@ -455,7 +850,8 @@ END $$;
 -- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
 -- consolidated series per meter and direction, so an overlapping later order
 -- updates points in place.  in_ts is the start of each step, in_step its
--- length in seconds.
+-- length in seconds.  The points of an Order of the test environment go to
+-- switchgrid_test.loadcurve.
 CREATE FUNCTION switchgrid.store_loadcurve(req uuid, in_prms text[], in_ts timestamptz[],
                                            in_step integer[], in_power double precision[])
 RETURNS bigint
@@ -473,15 +869,19 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
-    INSERT INTO switchgrid.loadcurve AS t (prm, direction, ts, power_w, request_id, step_s)
+    EXECUTE format($q$
+    INSERT INTO %I.loadcurve AS t (prm, direction, ts, power_w, request_id, step_s)
     SELECT DISTINCT ON (u.p, u.t)
-           u.p, CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
-           u.t, u.w, req, u.s
-    FROM unnest(in_prms, in_ts, in_power, in_step) WITH ORDINALITY AS u(p, t, w, s, i)
+           u.p, CASE $1 WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
+           u.t, u.w, $2, u.s
+    FROM unnest($3, $4, $5, $6) WITH ORDINALITY AS u(p, t, w, s, i)
     ORDER BY u.p, u.t, u.i DESC
     ON CONFLICT (prm, direction, ts) DO UPDATE
     SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now(),
-        step_s = EXCLUDED.step_s;
+        step_s = EXCLUDED.step_s
+    $q$, CASE WHEN (SELECT o.test_env FROM switchgrid.orders o WHERE o.order_id = r.order_id)
+              THEN 'switchgrid_test' ELSE 'switchgrid' END)
+    USING r.direction, req, in_prms, in_ts, in_power, in_step;
     GET DIAGNOSTICS n = ROW_COUNT;
 
     UPDATE switchgrid.requests
@@ -497,14 +897,374 @@ BEGIN
     RETURN n;
 END $$;
 
--- Stores the raw payload of a non-LOADCURVE request.
-CREATE FUNCTION switchgrid.store_data(req uuid, payload jsonb)
+-- ----------------------------------------------------------------
+-- Payload readers: the raw Enedis JSON of a request as rows of its dataset
+-- table.  Written once, used both to store a request
+-- (switchgrid.store_data) and to read one without storing it
+-- (switchgrid_daily_energy() and the like).  A payload that does not have
+-- the shape its type promises raises protocol_violation (08P01), naming
+-- the request and what is wrong.
+-- ----------------------------------------------------------------
+
+-- Raises the error for a payload that is not what its type promises; typed
+-- like "hint" so that it can stand where a value is expected.  Volatile, so
+-- that it is never evaluated ahead of the CASE that guards it.
+CREATE FUNCTION switchgrid.malformed(req uuid, detail text, hint anyelement)
+RETURNS anyelement
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    RAISE EXCEPTION 'malformed data of request %', req
+        USING ERRCODE = 'protocol_violation', DETAIL = detail;
+END $$;
+
+-- "v" if it is a JSON array; '[]' if it is absent and "optional"; raises otherwise.
+CREATE FUNCTION switchgrid.payload_array(v jsonb, what text, req uuid,
+                                         optional boolean DEFAULT false)
+RETURNS jsonb
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'array' THEN v
+                WHEN optional AND (v IS NULL OR jsonb_typeof(v) = 'null') THEN '[]'::jsonb
+                WHEN v IS NULL THEN switchgrid.malformed(req, format('%s is missing.', what), NULL::jsonb)
+                ELSE switchgrid.malformed(req, format('%s is a JSON %s, not an array.', what,
+                                                      jsonb_typeof(v)),
+                                          NULL::jsonb) END;
+$$;
+
+-- A JSON string that is a PRM (14 digits).
+CREATE FUNCTION switchgrid.payload_prm(v jsonb, req uuid)
+RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^[0-9]{14}$' THEN v #>> '{}'
+                WHEN v IS NULL THEN switchgrid.malformed(req, 'A PRM (idPrm or id) is missing.', NULL::text)
+                ELSE switchgrid.malformed(req, format('The PRM %s is not 14 digits.', v::text),
+                                          NULL::text) END;
+$$;
+
+-- A JSON string (NULL if absent and "optional").
+CREATE FUNCTION switchgrid.payload_text(v jsonb, what text, req uuid, optional boolean DEFAULT false)
+RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'string' THEN v #>> '{}'
+                WHEN optional AND (v IS NULL OR jsonb_typeof(v) = 'null') THEN NULL
+                ELSE switchgrid.malformed(req, format('%s is %s, not a string.', what,
+                                                      COALESCE(v::text, 'missing')),
+                                          NULL::text) END;
+$$;
+
+-- An integer, given as a JSON number or as a string of digits (Enedis
+-- writes both), times "scale" (1000 for a value in kWh or kVA).
+CREATE FUNCTION switchgrid.payload_int(v jsonb, what text, req uuid, scale integer DEFAULT 1)
+RETURNS bigint
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) IN ('number', 'string') AND v #>> '{}' ~ '^\s*-?[0-9]{1,15}\s*$'
+                THEN (v #>> '{}')::bigint * scale
+                ELSE switchgrid.malformed(req, format('%s is %s, not an integer.', what,
+                                                      COALESCE(v::text, 'missing')),
+                                          NULL::bigint) END;
+$$;
+
+-- A decimal number, given as a JSON number or a string; NULL if absent.
+CREATE FUNCTION switchgrid.payload_numeric(v jsonb, what text, req uuid)
+RETURNS numeric
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN v IS NULL OR jsonb_typeof(v) = 'null' THEN NULL
+                WHEN jsonb_typeof(v) IN ('number', 'string')
+                     AND v #>> '{}' ~ '^\s*-?[0-9]{1,12}([.,][0-9]{1,6})?\s*$'
+                THEN replace(v #>> '{}', ',', '.')::numeric
+                ELSE switchgrid.malformed(req, format('%s is %s, not a number.', what, v::text),
+                                          NULL::numeric) END;
+$$;
+
+-- How many base units one unit of "unite" is: 1 for "base" (or no unit
+-- given), 1000 for k<base>; raises for anything else.
+CREATE FUNCTION switchgrid.payload_scale(unite jsonb, base text, req uuid)
+RETURNS integer
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN unite IS NULL OR jsonb_typeof(unite) = 'null' OR unite #>> '{}' = base THEN 1
+                WHEN unite #>> '{}' = 'k' || base THEN 1000
+                ELSE switchgrid.malformed(req, format('The unit is %s, not %s.', unite::text, base),
+                                          NULL::integer) END;
+$$;
+
+-- CONSUMPTION or INJECTION, from Enedis' grandeurMetier (CONS, PROD).
+CREATE FUNCTION switchgrid.payload_direction(v jsonb, req uuid)
+RETURNS text
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE v #>> '{}' WHEN 'CONS' THEN 'CONSUMPTION' WHEN 'PROD' THEN 'INJECTION'
+                ELSE switchgrid.malformed(req, format('grandeurMetier is %s, not CONS or PROD.',
+                                                      COALESCE(v::text, 'missing')),
+                                          NULL::text) END;
+$$;
+
+-- A calendar date, "YYYY-MM-DD" (anything after the date, a time, is ignored).
+CREATE FUNCTION switchgrid.payload_date(v jsonb, what text, req uuid)
+RETURNS date
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}($|[ T])'
+                THEN left(v #>> '{}', 10)::date
+                ELSE switchgrid.malformed(req, format('%s is %s, not a date.', what,
+                                                      COALESCE(v::text, 'missing')),
+                                          NULL::date) END;
+$$;
+
+-- An Enedis time stamp: Paris local time without an offset
+-- ("2023-04-01 09:13:20"), or with one.  An hour repeated when DST ends is
+-- read as the first of the two.
+CREATE FUNCTION switchgrid.payload_time(v jsonb, what text, req uuid)
+RETURNS timestamptz
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT CASE WHEN jsonb_typeof(v) <> 'string'
+                     OR v #>> '{}' !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$'
+                THEN switchgrid.malformed(req, format('%s is %s, not a date and time.', what,
+                                                      COALESCE(v::text, 'missing')),
+                                          NULL::timestamptz)
+                WHEN v #>> '{}' ~ '(Z|[+-][0-9]{2}:?[0-9]{2})$' THEN (v #>> '{}')::timestamptz
+                ELSE (v #>> '{}')::timestamp AT TIME ZONE 'Europe/Paris' END;
+$$;
+
+-- Off-peak hours as Enedis writes them, "HC (22H30-6H30)" or
+-- "HC (1H30-7H30;12H30-14H30)", as time-of-day ranges; a range across
+-- midnight is split in two.  NULL if none can be read.
+CREATE FUNCTION switchgrid.off_peak_ranges(s text)
+RETURNS switchgrid.timerange[]
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT NULLIF(array_agg(r ORDER BY lower(r)), '{}')
+    FROM (SELECT make_time(m[1]::int, COALESCE(m[2], '0')::int, 0) AS a,
+                 make_time(m[3]::int, COALESCE(m[4], '0')::int, 0) AS b
+          FROM regexp_matches(upper(s), '([0-9]{1,2})H([0-9]{2})?\s*-\s*([0-9]{1,2})H([0-9]{2})?', 'g') m
+          WHERE m[1]::int < 24 AND m[3]::int <= 24 AND COALESCE(m[2], '0')::int < 60
+            AND COALESCE(m[4], '0')::int < 60) x,
+         LATERAL (SELECT switchgrid.timerange(a, b) WHERE a < b
+                  UNION ALL SELECT switchgrid.timerange(a, '24:00') WHERE a > b
+                  UNION ALL SELECT switchgrid.timerange('00:00', b) WHERE a > b AND b > '00:00') AS y(r);
+$$;
+
+-- R65, R65_SYNC: {"mesures": [{"idPrm", "grandeur": [{"grandeurMetier",
+-- "unite", "points": [{"v": "22125", "d": "2023-04-01"}]}]}]}
+CREATE FUNCTION switchgrid.daily_energy_rows(payload jsonb, req uuid)
+RETURNS TABLE(prm text, direction text, day date, wh bigint, request_id uuid)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT switchgrid.payload_prm(m->'idPrm', req),
+           switchgrid.payload_direction(g->'grandeurMetier', req),
+           switchgrid.payload_date(p->'d', 'A point''s "d"', req),
+           switchgrid.payload_int(p->'v', 'A point''s "v"', req,
+                                  switchgrid.payload_scale(g->'unite', 'Wh', req)),
+           req
+    FROM jsonb_array_elements(switchgrid.payload_array(payload->'mesures', '"mesures"', req)) m,
+         jsonb_array_elements(switchgrid.payload_array(m->'grandeur', '"grandeur"', req)) g,
+         jsonb_array_elements(switchgrid.payload_array(g->'points', '"points"', req)) p;
+$$;
+
+-- R66, R66_SYNC: as R65, "d" being when the maximum was reached.
+CREATE FUNCTION switchgrid.max_power_rows(payload jsonb, req uuid)
+RETURNS TABLE(prm text, direction text, day date, va integer, reached_at timestamptz,
+              request_id uuid)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT switchgrid.payload_prm(m->'idPrm', req),
+           switchgrid.payload_direction(g->'grandeurMetier', req),
+           switchgrid.payload_date(p->'d', 'A point''s "d"', req),
+           switchgrid.payload_int(p->'v', 'A point''s "v"', req,
+                                  switchgrid.payload_scale(g->'unite', 'VA', req))::integer,
+           switchgrid.payload_time(p->'d', 'A point''s "d"', req),
+           req
+    FROM jsonb_array_elements(switchgrid.payload_array(payload->'mesures', '"mesures"', req)) m,
+         jsonb_array_elements(switchgrid.payload_array(m->'grandeur', '"grandeur"', req)) g,
+         jsonb_array_elements(switchgrid.payload_array(g->'points', '"points"', req)) p;
+$$;
+
+-- R64, R64_SYNC: per context and quantity, the classes of each calendar
+-- and the totaliser (cadranTotalisateur), each with its readings.
+CREATE FUNCTION switchgrid.indexes_rows(payload jsonb, req uuid)
+RETURNS TABLE(prm text, direction text, read_at timestamptz, cadran text, day date,
+              total boolean, calendar text, calendar_label text, class_id text,
+              class_label text, wh bigint, request_id uuid)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT switchgrid.payload_prm(m->'idPrm', req),
+           switchgrid.payload_direction(g->'grandeurMetier', req),
+           switchgrid.payload_time(x.v->'d', 'An index''s "d"', req),
+           switchgrid.payload_text(x.cadran, '"codeCadran"', req),
+           switchgrid.payload_date(x.v->'d', 'An index''s "d"', req),
+           x.total,
+           switchgrid.payload_text(x.cal->'idCalendrier', '"idCalendrier"', req, true),
+           switchgrid.payload_text(x.cal->'libelleCalendrier', '"libelleCalendrier"', req, true),
+           switchgrid.payload_text(x.cl->'idClasseTemporelle', '"idClasseTemporelle"', req, true),
+           switchgrid.payload_text(x.cl->'libelleClasseTemporelle', '"libelleClasseTemporelle"', req, true),
+           switchgrid.payload_int(x.v->'v', 'An index''s "v"', req,
+                                  switchgrid.payload_scale(g->'unite', 'Wh', req)),
+           req
+    FROM jsonb_array_elements(switchgrid.payload_array(payload->'mesures', '"mesures"', req)) m,
+         jsonb_array_elements(switchgrid.payload_array(m->'contexte', '"contexte"', req)) c,
+         jsonb_array_elements(switchgrid.payload_array(c->'grandeur', '"grandeur"', req)) g,
+         LATERAL (
+             SELECT cal, cl, cl->'codeCadran' AS cadran, false AS total, v
+             FROM jsonb_array_elements(switchgrid.payload_array(g->'calendrier', '"calendrier"', req, true)) cal,
+                  jsonb_array_elements(switchgrid.payload_array(cal->'classeTemporelle', '"classeTemporelle"', req)) cl,
+                  jsonb_array_elements(switchgrid.payload_array(cl->'valeur', '"valeur"', req)) v
+             UNION ALL
+             SELECT NULL, NULL, g->'cadranTotalisateur'->'codeCadran', true, v
+             FROM jsonb_array_elements(switchgrid.payload_array(g->'cadranTotalisateur'->'valeur',
+                                                                '"cadranTotalisateur"."valeur"', req,
+                                                                g->'cadranTotalisateur' IS NULL)) v
+         ) x;
+$$;
+
+-- R67: per context and quantity, the classes of each calendar, each with
+-- its quantities over billing periods.
+CREATE FUNCTION switchgrid.billing_rows(payload jsonb, req uuid)
+RETURNS TABLE(prm text, direction text, class text, period_start date, period_end date,
+              wh bigint, nature text, nature_label text, class_label text, calendar text,
+              calendar_label text, reading_reason text, request_id uuid)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT switchgrid.payload_prm(m->'idPrm', req),
+           switchgrid.payload_direction(g->'grandeurMetier', req),
+           switchgrid.payload_text(cl->'idClasseTemporelle', '"idClasseTemporelle"', req),
+           switchgrid.payload_date(q->'dbtMesure', '"dbtMesure"', req),
+           switchgrid.payload_date(q->'finMesure', '"finMesure"', req),
+           switchgrid.payload_int(q->'quantite', '"quantite"', req,
+                                  switchgrid.payload_scale(g->'unite', 'Wh', req)),
+           switchgrid.payload_text(q->'codeNature', '"codeNature"', req, true),
+           switchgrid.payload_text(q->'libelleNature', '"libelleNature"', req, true),
+           switchgrid.payload_text(cl->'libelleClasseTemporelle', '"libelleClasseTemporelle"', req, true),
+           switchgrid.payload_text(cal->'codeCalendrier', '"codeCalendrier"', req, true),
+           switchgrid.payload_text(cal->'libelleCalendrier', '"libelleCalendrier"', req, true),
+           switchgrid.payload_text(c->'idMotifReleve', '"idMotifReleve"', req, true),
+           req
+    FROM jsonb_array_elements(switchgrid.payload_array(payload->'mesures', '"mesures"', req)) m,
+         jsonb_array_elements(switchgrid.payload_array(m->'contexte', '"contexte"', req)) c,
+         jsonb_array_elements(switchgrid.payload_array(c->'grandeur', '"grandeur"', req)) g,
+         jsonb_array_elements(switchgrid.payload_array(g->'calendrier', '"calendrier"', req)) cal,
+         jsonb_array_elements(switchgrid.payload_array(cal->'classeTemporelle', '"classeTemporelle"', req)) cl,
+         jsonb_array_elements(switchgrid.payload_array(cl->'quantite', '"quantite"', req)) q;
+$$;
+
+-- C68: {"point": {...}} (an array of them for several PRMs); C68_ASYNC: an
+-- array of {"idPrm", ..., "situationsContractuelles": [...]}, whose last
+-- contractual situation is the current one.
+CREATE FUNCTION switchgrid.contracts_rows(payload jsonb, req uuid)
+RETURNS TABLE(prm text, contract_state text, segment text, tariff text, subscribed_kva numeric,
+              connection_kva numeric, injection_connection_kva numeric, voltage_domain text,
+              meter_type text, off_peak_hours text, off_peak switchgrid.timerange[],
+              address text, postal_code text, city text, raw jsonb, request_id uuid)
+LANGUAGE sql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT switchgrid.payload_prm(COALESCE(p->'id', p->'idPrm'), req),
+           switchgrid.payload_text(p->'donneesGenerales'->'etatContractuel'->'code', '"etatContractuel"', req, true),
+           switchgrid.payload_text(p->'donneesGenerales'->'segment'->'code', '"segment"', req, true),
+           switchgrid.payload_text(t->'formuleTarifaireAcheminement'->'code', '"formuleTarifaireAcheminement"', req, true),
+           switchgrid.payload_numeric(t->'puissanceSouscriteMax'->'valeur', '"puissanceSouscriteMax"', req)
+               * switchgrid.payload_scale(t->'puissanceSouscriteMax'->'unite', 'kVA', req),
+           switchgrid.payload_numeric(a->'puissanceRaccordementSoutirage'->'valeur', '"puissanceRaccordementSoutirage"', req)
+               * switchgrid.payload_scale(a->'puissanceRaccordementSoutirage'->'unite', 'kVA', req),
+           switchgrid.payload_numeric(a->'puissanceRaccordementInjection'->'valeur', '"puissanceRaccordementInjection"', req)
+               * switchgrid.payload_scale(a->'puissanceRaccordementInjection'->'unite', 'kVA', req),
+           switchgrid.payload_text(a->'domaineTension'->'code', '"domaineTension"', req, true),
+           switchgrid.payload_text(p->'situationComptage'->'dispositifComptage'->'typeComptage'->'code', '"typeComptage"', req, true),
+           hc,
+           switchgrid.off_peak_ranges(hc),
+           NULLIF(concat_ws(' ', ad->>'numeroEtNomVoie', ad->>'codePostal', ad->'commune'->>'libelle'), ''),
+           ad->>'codePostal', ad->'commune'->>'libelle',
+           p, req
+    FROM jsonb_array_elements(CASE jsonb_typeof(payload)
+                                  WHEN 'array' THEN payload
+                                  WHEN 'object' THEN jsonb_build_array(payload)
+                                  ELSE switchgrid.malformed(req, 'The payload is neither an object nor an array.',
+                                                            NULL::jsonb) END) e,
+         LATERAL (SELECT CASE WHEN jsonb_typeof(e) <> 'object'
+                              THEN switchgrid.malformed(req, 'A contract is not an object.', NULL::jsonb)
+                              ELSE COALESCE(e->'point', e) END AS p) pt,
+         LATERAL (SELECT COALESCE(p->'situationContractuelle'->'structureTarifaire',
+                                  switchgrid.payload_array(p->'situationsContractuelles',
+                                                           '"situationsContractuelles"', req, true)
+                                      -> -1 -> 'structureTarifaire') AS t,
+                         p->'situationAlimentation'->'alimentationPrincipale' AS a,
+                         p->'donneesGenerales'->'adresseInstallation' AS ad,
+                         switchgrid.payload_text(p->'situationComptage'->'dispositifComptage'->'relais'->'plageHeuresCreuses',
+                                                 '"plageHeuresCreuses"', req, true) AS hc) f;
+$$;
+
+-- Writes the rows of a request's payload into the table of its dataset
+-- (daily_energy, max_power, indexes, billing or contracts) in schema
+-- "target" (switchgrid, or switchgrid_test for the test environment), as
+-- one statement: a later order over the same keys updates rows in place.
+-- The key is the table's primary key; every other column but fetched_at
+-- comes from switchgrid.<dataset>_rows().  Returns the rows written.
+CREATE FUNCTION switchgrid.store_rows(req uuid, payload jsonb, dataset text, target name)
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    tab regclass := format('switchgrid.%I', dataset)::regclass;
+    keys text;
+    cols text;
+    sets text;
+    n bigint;
+BEGIN
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY k.i) INTO keys
+    FROM pg_index x, unnest(x.indkey) WITH ORDINALITY AS k(attnum, i), pg_attribute a
+    WHERE x.indrelid = tab AND x.indisprimary AND a.attrelid = tab AND a.attnum = k.attnum;
+    SELECT string_agg(quote_ident(a.attname), ', ' ORDER BY a.attnum),
+           string_agg(format('%1$I = EXCLUDED.%1$I', a.attname), ', ' ORDER BY a.attnum)
+    INTO cols, sets
+    FROM pg_attribute a
+    WHERE a.attrelid = tab AND a.attnum > 0 AND NOT a.attisdropped AND a.attname <> 'fetched_at';
+    EXECUTE format('INSERT INTO %I.%I AS t (%s) '
+                   'SELECT DISTINCT ON (%s) %s FROM switchgrid.%I($1, $2) ORDER BY %s '
+                   'ON CONFLICT (%s) DO UPDATE SET %s, fetched_at = now()',
+                   target, dataset, cols, keys, cols, dataset || '_rows', keys, keys, sets)
+    USING payload, req;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
+-- Stores the raw payload of a non-LOADCURVE request and, when its type has
+-- one, its rows in the table of its dataset: all of them or none.  A
+-- payload that does not have the shape its type promises is kept raw, and
+-- last_error says why it has no rows; it is not downloaded again (the same
+-- file would fail the same way).
+CREATE FUNCTION switchgrid.store_data(req uuid, payload jsonb, dataset text DEFAULT NULL)
 RETURNS void
 LANGUAGE plpgsql
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     r record;
+    n bigint;
+    err text;
+    msg text;
+    detail text;
+    target name;
 BEGIN
     PERFORM 1 FROM switchgrid.orders
     WHERE order_id = (SELECT order_id FROM switchgrid.requests WHERE request_id = req) FOR UPDATE;
@@ -512,14 +1272,30 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
+    IF dataset IS NOT NULL THEN
+        target := CASE WHEN (SELECT o.test_env FROM switchgrid.orders o WHERE o.order_id = r.order_id)
+                       THEN 'switchgrid_test' ELSE 'switchgrid' END;
+        BEGIN
+            n := switchgrid.store_rows(req, payload, dataset, target);
+        EXCEPTION WHEN protocol_violation OR data_exception THEN
+            GET STACKED DIAGNOSTICS msg = MESSAGE_TEXT, detail = PG_EXCEPTION_DETAIL;
+            err := msg || CASE WHEN detail <> '' THEN ': ' || detail ELSE '' END;
+            RAISE WARNING '%', msg
+                USING DETAIL = CASE WHEN detail <> '' THEN detail || ' ' ELSE '' END
+                               || format('Its payload is kept in switchgrid.requests.data, without rows in %I.%I.',
+                                         target, dataset);
+        END;
+    END IF;
     UPDATE switchgrid.requests
-    SET data = payload, failures = 0, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
-        fetches = fetches + 1, updated_at = now()
+    SET data = payload, rows_stored = n, failures = 0, fetched_at = now(), next_fetch_at = NULL,
+        last_error = err, fetches = fetches + 1, updated_at = now()
     WHERE request_id = req;
     IF r.fetched_at IS NULL THEN
         PERFORM switchgrid.notify('request.finished',
             jsonb_build_object('order_id', r.order_id, 'request_id', req, 'type', r.type,
-                               'status', 'SUCCESS', 'stored', true));
+                               'status', 'SUCCESS', 'stored', true)
+            || CASE WHEN n IS NOT NULL THEN jsonb_build_object('rows', n) ELSE '{}' END
+            || CASE WHEN err IS NOT NULL THEN jsonb_build_object('error', err) ELSE '{}' END);
     END IF;
     PERFORM switchgrid.check_order_finished(r.order_id);
 END $$;

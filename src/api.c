@@ -1032,7 +1032,7 @@ switchgrid_order(PG_FUNCTION_ARGS)
 
 	/* billed from here on: make sure the Order is never forgotten */
 	sg_worker_order_placed(id);
-	sg_store_order(order, requests, consent, 0.5, true);
+	sg_store_placed_order(order, requests, consent, 0.5, true, sg_test_env ? 1 : 0);
 	if (!sg_worker_is_active())
 		sg_notice_unfollowed();
 	PG_RETURN_JSONB_P(order);
@@ -1056,19 +1056,18 @@ switchgrid_order_status(PG_FUNCTION_ARGS)
 	PG_RETURN_JSONB_P(order);
 }
 
-PG_FUNCTION_INFO_V1(switchgrid_data);
-
 /*
- * switchgrid_data(order_id uuid, request_id uuid) RETURNS jsonb
- *
- * The raw Enedis JSON behind a finished request's dataUrl.  The dataUrl is
+ * The raw Enedis JSON behind the dataUrl of a finished request of an Order,
+ * looked up with GET /order/{id}; sets *rt to the request's type entry
+ * (NULL for a type not in the request table).  "expect", if not
+ * SG_PARSE_JSONB, is the parser the caller reads the data with: a request
+ * of another type is refused before its data is downloaded.  The dataUrl is
  * fetched without the bearer token unless it points at the API itself.
  */
-Datum
-switchgrid_data(PG_FUNCTION_ARGS)
+static Jsonb *
+sg_request_data(const char *order_id, const char *request_id, SgDataParser expect,
+				const char *caller, const SgRequestType **rtp)
 {
-	char	   *order_id = sg_uuid_arg(fcinfo, 0, "order_id");
-	char	   *request_id = sg_uuid_arg(fcinfo, 1, "request_id");
 	char	   *what = psprintf("Order %s", order_id);
 	Jsonb	   *order;
 	JsonbContainer *requests;
@@ -1103,6 +1102,16 @@ switchgrid_data(PG_FUNCTION_ARGS)
 
 	status = sg_jsonb_get_string(req, "status");
 	rt = sg_request_type(sg_jsonb_get_string(req, "type"));
+	if (expect != SG_PARSE_JSONB && (rt == NULL || rt->parser != expect))
+	{
+		char	   *type = sg_jsonb_get_string(req, "type");
+
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("request %s is of type %s", request_id, type ? type : "unknown"),
+				 errdetail("%s() reads requests of type %s.", caller, sg_dataset_types(expect))));
+	}
+	*rtp = rt;
 	if (status == NULL || strcmp(status, "SUCCESS") != 0)
 	{
 		char	   *err = sg_jsonb_get_string(req, "errorMessage");
@@ -1126,5 +1135,84 @@ switchgrid_data(PG_FUNCTION_ARGS)
 				 ? errhint("Read load curves with switchgrid_loadcurve().") : 0));
 
 	resp = sg_fetch_url(url, psprintf("data of request %s", request_id));
-	PG_RETURN_JSONB_P(sg_response_to_jsonb(resp, psprintf("data of request %s", request_id)));
+	return sg_response_to_jsonb(resp, psprintf("data of request %s", request_id));
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_data);
+
+/* switchgrid_data(order_id uuid, request_id uuid) RETURNS jsonb */
+Datum
+switchgrid_data(PG_FUNCTION_ARGS)
+{
+	char	   *order_id = sg_uuid_arg(fcinfo, 0, "order_id");
+	char	   *request_id = sg_uuid_arg(fcinfo, 1, "request_id");
+	const SgRequestType *rt;
+
+	PG_RETURN_JSONB_P(sg_request_data(order_id, request_id, SG_PARSE_JSONB,
+									  "switchgrid_data", &rt));
+}
+
+/*
+ * switchgrid_<dataset>(order_id uuid, request_id uuid) RETURNS TABLE(...)
+ *
+ * A finished request's payload as the rows its dataset's table would get,
+ * stored nowhere: the owner's SQL reader switchgrid.<dataset>_rows(), the
+ * one the store uses, turns it into rows.  The function's columns are the
+ * reader's but the last (request_id).
+ */
+static Datum
+sg_dataset_srf(FunctionCallInfo fcinfo, SgDataParser parser, const char *caller)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	char	   *order_id = sg_uuid_arg(fcinfo, 0, "order_id");
+	char	   *request_id = sg_uuid_arg(fcinfo, 1, "request_id");
+	const SgRequestType *rt;
+	Jsonb	   *data;
+	Oid			types[2] = {JSONBOID, UUIDOID};
+	Datum		values[2];
+
+	InitMaterializedSRF(fcinfo, MAT_SRF_USE_EXPECTED_DESC);
+	data = sg_request_data(order_id, request_id, parser, caller, &rt);
+	values[0] = JsonbPGetDatum(data);
+	values[1] = sg_uuid_in(request_id);
+	(void) sg_spi_rows_as_owner(psprintf("SELECT * FROM switchgrid.%s_rows($1, $2)",
+										 sg_dataset_name(parser)),
+								2, types, values, NULL, rsinfo->setResult, rsinfo->setDesc);
+	return (Datum) 0;
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_daily_energy);
+PG_FUNCTION_INFO_V1(switchgrid_max_power);
+PG_FUNCTION_INFO_V1(switchgrid_indexes);
+PG_FUNCTION_INFO_V1(switchgrid_billing);
+PG_FUNCTION_INFO_V1(switchgrid_contracts);
+
+Datum
+switchgrid_daily_energy(PG_FUNCTION_ARGS)
+{
+	return sg_dataset_srf(fcinfo, SG_PARSE_DAILY_ENERGY, "switchgrid_daily_energy");
+}
+
+Datum
+switchgrid_max_power(PG_FUNCTION_ARGS)
+{
+	return sg_dataset_srf(fcinfo, SG_PARSE_MAX_POWER, "switchgrid_max_power");
+}
+
+Datum
+switchgrid_indexes(PG_FUNCTION_ARGS)
+{
+	return sg_dataset_srf(fcinfo, SG_PARSE_INDEXES, "switchgrid_indexes");
+}
+
+Datum
+switchgrid_billing(PG_FUNCTION_ARGS)
+{
+	return sg_dataset_srf(fcinfo, SG_PARSE_BILLING, "switchgrid_billing");
+}
+
+Datum
+switchgrid_contracts(PG_FUNCTION_ARGS)
+{
+	return sg_dataset_srf(fcinfo, SG_PARSE_CONTRACTS, "switchgrid_contracts");
 }

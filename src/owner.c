@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/syscache.h"
+#include "utils/tuplestore.h"
 
 #include "owner.h"
 
@@ -42,22 +43,21 @@ sg_schema_owner(void)
 	return owner;
 }
 
-uint64
-sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
-				const char *nulls, Datum *result, bool *isnull)
+/*
+ * The body of sg_spi_as_owner() and sg_spi_rows_as_owner(): runs "sql" as
+ * the owner and, with "store", copies the first desc->natts columns of each
+ * row there.
+ */
+static uint64
+sg_spi_run_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
+					const char *nulls, Datum *result, bool *isnull,
+					Tuplestorestate *store, TupleDesc desc)
 {
 	Oid			save_userid;
 	int			save_sec;
 	int			save_nestlevel;
 	int			rc;
 	uint64		processed;
-
-	/*
-	 * A look-up on a standby or in a read-only transaction is not recorded
-	 * (billable calls refuse to run there: see sg_check_writable()).
-	 */
-	if (result == NULL && (RecoveryInProgress() || XactReadOnly))
-		return 0;
 
 	/*
 	 * Run as the owner, in a security-restricted operation and with a
@@ -81,6 +81,26 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	processed = SPI_processed;
+	if (store != NULL && SPI_tuptable != NULL)
+	{
+		Datum	   *row = palloc(sizeof(Datum) * desc->natts);
+		bool	   *rownulls = palloc(sizeof(bool) * desc->natts);
+		uint64		i;
+		int			j;
+
+		Assert(SPI_tuptable->tupdesc->natts >= desc->natts);
+		for (i = 0; i < SPI_processed; i++)
+		{
+			for (j = 0; j < desc->natts; j++)
+			{
+				Assert(TupleDescAttr(SPI_tuptable->tupdesc, j)->atttypid ==
+					   TupleDescAttr(desc, j)->atttypid);
+				row[j] = SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc,
+									   j + 1, &rownulls[j]);
+			}
+			tuplestore_putvalues(store, desc, row, rownulls);
+		}
+	}
 	if (result != NULL)
 	{
 		*isnull = true;
@@ -102,4 +122,26 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	AtEOXact_GUC(false, save_nestlevel);
 	SetUserIdAndSecContext(save_userid, save_sec);
 	return processed;
+}
+
+uint64
+sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
+				const char *nulls, Datum *result, bool *isnull)
+{
+	/*
+	 * A look-up on a standby or in a read-only transaction is not recorded
+	 * (billable calls refuse to run there: see sg_check_writable()).
+	 */
+	if (result == NULL && (RecoveryInProgress() || XactReadOnly))
+		return 0;
+	return sg_spi_run_as_owner(sql, nargs, types, values, nulls, result, isnull,
+							   NULL, NULL);
+}
+
+uint64
+sg_spi_rows_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
+					 const char *nulls, Tuplestorestate *store, TupleDesc desc)
+{
+	return sg_spi_run_as_owner(sql, nargs, types, values, nulls, NULL, NULL,
+							   store, desc);
 }

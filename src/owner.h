@@ -7,6 +7,9 @@
 #ifndef SWITCHGRID_OWNER_H
 #define SWITCHGRID_OWNER_H
 
+#include "access/tupdesc.h"
+#include "utils/tuplestore.h"
+
 /*
  * Runs one SQL statement through SPI as the owner of the switchgrid schema
  * (the extension's owner), so that a role granted only EXECUTE on the API
@@ -19,5 +22,15 @@
 extern uint64 sg_spi_as_owner(const char *sql, int nargs, Oid *types,
 							  Datum *values, const char *nulls,
 							  Datum *result, bool *isnull);
+
+/*
+ * Runs one read-only query the same way and puts the first desc->natts
+ * columns of each of its rows into "store" (whose tuple descriptor is
+ * "desc"; the query's columns must have its types, in its order).  Used by
+ * the functions that read a payload as rows with the owner's SQL readers.
+ */
+extern uint64 sg_spi_rows_as_owner(const char *sql, int nargs, Oid *types,
+								   Datum *values, const char *nulls,
+								   Tuplestorestate *store, TupleDesc desc);
 
 #endif							/* SWITCHGRID_OWNER_H */

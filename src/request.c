@@ -40,17 +40,17 @@ static const char *const sg_dir_loadcurve[] = {"CONSUMPTION", "INJECTION", NULL}
  */
 static const SgRequestType sg_request_types[] = {
 	{"LOADCURVE", sg_dir_loadcurve, true, true, SG_DATA_FROM_API, SG_PARSE_LOADCURVE},
-	{"C68", NULL, false, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"C68_ASYNC", sg_dir_enedis, false, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"C68", NULL, false, false, SG_DATA_FROM_URL, SG_PARSE_CONTRACTS},
+	{"C68_ASYNC", sg_dir_enedis, false, false, SG_DATA_FROM_URL, SG_PARSE_CONTRACTS},
 	{"R63", sg_dir_enedis, true, true, SG_DATA_FROM_URL, SG_PARSE_R63},
 	{"R63_SYNC", sg_dir_enedis, true, true, SG_DATA_FROM_URL, SG_PARSE_R63},
-	{"R64", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"R64_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"R65", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"R65_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"R66", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"R66_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
-	{"R67", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_JSONB},
+	{"R64", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_INDEXES},
+	{"R64_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_INDEXES},
+	{"R65", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_DAILY_ENERGY},
+	{"R65_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_DAILY_ENERGY},
+	{"R66", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_MAX_POWER},
+	{"R66_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_MAX_POWER},
+	{"R67", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_BILLING},
 };
 
 /* The keys a request object may have; any other is a typo. */
@@ -72,6 +72,25 @@ sg_request_type(const char *name)
 			return &sg_request_types[i];
 	}
 	return NULL;
+}
+
+/* The table (and SQL reader) of each dataset parser; see request.h. */
+static const char *const sg_dataset_names[] = {
+	[SG_PARSE_JSONB] = NULL,
+	[SG_PARSE_LOADCURVE] = NULL,
+	[SG_PARSE_R63] = NULL,
+	[SG_PARSE_DAILY_ENERGY] = "daily_energy",
+	[SG_PARSE_MAX_POWER] = "max_power",
+	[SG_PARSE_INDEXES] = "indexes",
+	[SG_PARSE_BILLING] = "billing",
+	[SG_PARSE_CONTRACTS] = "contracts",
+};
+
+const char *
+sg_dataset_name(SgDataParser parser)
+{
+	Assert((size_t) parser < lengthof(sg_dataset_names));
+	return sg_dataset_names[parser];
 }
 
 /* "a, b, c" or, with last_sep " and ", "a, b and c"; palloc'd. */
@@ -105,6 +124,21 @@ sg_type_names(bool (*pred) (const SgRequestType *), const char *last_sep)
 			names[n++] = sg_request_types[i].name;
 	}
 	return sg_join(names, n, last_sep);
+}
+
+char *
+sg_dataset_types(SgDataParser parser)
+{
+	const char *names[lengthof(sg_request_types)];
+	int			n = 0;
+	size_t		i;
+
+	for (i = 0; i < lengthof(sg_request_types); i++)
+	{
+		if (sg_request_types[i].parser == parser)
+			names[n++] = sg_request_types[i].name;
+	}
+	return sg_join(names, n, " and ");
 }
 
 static bool

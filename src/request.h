@@ -20,12 +20,22 @@ typedef enum SgDataSource
 	SG_DATA_FROM_API			/* GET /request/{id}/data?format=json */
 } SgDataSource;
 
-/* Which parser reads it, which also says where it is stored. */
+/*
+ * Which parser reads it, which also says where it is stored.  The payload
+ * of every type but the load curves is kept whole in switchgrid.requests.data;
+ * a dataset type also has its rows in the table of its dataset
+ * (sg_dataset_name()), read by the SQL function switchgrid.<dataset>_rows().
+ */
 typedef enum SgDataParser
 {
-	SG_PARSE_JSONB,				/* kept whole, in switchgrid.requests.data */
+	SG_PARSE_JSONB,				/* kept whole only */
 	SG_PARSE_LOADCURVE,			/* curveparse.c, a row a step in switchgrid.loadcurve */
-	SG_PARSE_R63				/* r63parse.c (Enedis' raw file), the same rows */
+	SG_PARSE_R63,				/* r63parse.c (Enedis' raw file), the same rows */
+	SG_PARSE_DAILY_ENERGY,		/* R65: switchgrid.daily_energy */
+	SG_PARSE_MAX_POWER,			/* R66: switchgrid.max_power */
+	SG_PARSE_INDEXES,			/* R64: switchgrid.indexes */
+	SG_PARSE_BILLING,			/* R67: switchgrid.billing */
+	SG_PARSE_CONTRACTS			/* C68: switchgrid.contracts */
 } SgDataParser;
 
 /* Whether a parser's points are load-curve rows (switchgrid.loadcurve). */
@@ -55,6 +65,16 @@ extern char *sg_request_data_path(const char *request_id);
 
 /* The entry of a request type, or NULL if the name is NULL or unknown. */
 extern const SgRequestType *sg_request_type(const char *name);
+
+/*
+ * The dataset a parser stores into (the name of its table in schema
+ * switchgrid, and of its SQL reader switchgrid.<name>_rows()), or NULL for
+ * SG_PARSE_JSONB and SG_PARSE_LOADCURVE.
+ */
+extern const char *sg_dataset_name(SgDataParser parser);
+
+/* The request types whose parser is "parser", as "R65 and R65_SYNC"; palloc'd. */
+extern char *sg_dataset_types(SgDataParser parser);
 
 /* Raises 22023 unless "prm" is exactly 14 ASCII digits. */
 extern void sg_check_prm(const char *prm);

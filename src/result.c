@@ -7,8 +7,8 @@
  * results; both ask here where from, and hand the body back here to be read.
  * The data path runs one way: the type's entry in the request table
  * (request.c), HTTP (http.c), the parser the entry names (curveparse.c for
- * LOADCURVE or r63parse.c for R63, via loadcurve.c; or jsonb), the tables
- * (store.c).
+ * LOADCURVE or r63parse.c for R63, via loadcurve.c; or jsonb and the
+ * dataset's SQL reader), the tables (store.c).
  *-------------------------------------------------------------------------
  */
 #include "postgres.h"
@@ -134,5 +134,6 @@ sg_store_result(const char *request_id, const char *type, const char *prm,
 								  a.power_null);
 	}
 	else
-		sg_store_data(request_id, sg_response_to_jsonb(resp, what));
+		sg_store_data(request_id, sg_response_to_jsonb(resp, what),
+					  rt != NULL ? sg_dataset_name(rt->parser) : NULL);
 }

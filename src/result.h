@@ -28,7 +28,9 @@ extern SgHttpResponse *sg_fetch_result(const char *request_id, const char *type,
 /*
  * Reads a downloaded result with the parser its type names and stores it: a
  * load curve into switchgrid.loadcurve ("prm" names the PRM of a one-PRM
- * payload), anything else as jsonb in switchgrid.requests.data.
+ * payload), anything else as jsonb in switchgrid.requests.data and, for a
+ * dataset type, as rows of its table (switchgrid.daily_energy, ...).  Rows
+ * of a test-environment Order go to schema switchgrid_test.
  */
 extern void sg_store_result(const char *request_id, const char *type,
 							const char *prm, SgHttpResponse *resp);

@@ -143,6 +143,26 @@ sg_record_answer(const char *sql, int nargs, Oid *types, Datum *values,
 	PG_END_TRY();
 }
 
+/*
+ * Whether the installed schema has the SQL function "signature" (as
+ * to_regprocedure() reads it).  The library of this version may run on a
+ * database still at 0.1.0 until ALTER EXTENSION switchgrid UPDATE: what it
+ * records there goes through the functions 0.1.0 has.
+ */
+static bool
+sg_schema_has(const char *signature)
+{
+	Oid			types[1] = {TEXTOID};
+	Datum		values[1];
+	Datum		d;
+	bool		isnull;
+
+	values[0] = CStringGetTextDatum(signature);
+	(void) sg_spi_as_owner("SELECT to_regprocedure($1) IS NOT NULL",
+						   1, types, values, NULL, &d, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
 void
 sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 {
@@ -164,9 +184,16 @@ void
 sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 			   double poll_in_s, bool fetch)
 {
-	Oid			types[5] = {JSONBOID, JSONBOID, UUIDOID, INTERVALOID, BOOLOID};
-	Datum		values[5];
-	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	sg_store_placed_order(order, sent_requests, consent_id, poll_in_s, fetch, -1);
+}
+
+void
+sg_store_placed_order(Jsonb *order, const char *sent_requests, const char *consent_id,
+					  double poll_in_s, bool fetch, int test_env)
+{
+	Oid			types[6] = {JSONBOID, JSONBOID, UUIDOID, INTERVALOID, BOOLOID, BOOLOID};
+	Datum		values[6];
+	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	sg_check_shape(order, "an Order", true);
 	values[0] = JsonbPGetDatum(order);
@@ -180,20 +207,36 @@ sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 		nulls[2] = 'n';
 	values[3] = sg_interval_seconds(poll_in_s);
 	values[4] = BoolGetDatum(fetch);
-	sg_record_answer("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
-					 5, types, values, nulls, "an Order");
+	values[5] = BoolGetDatum(test_env > 0);
+	if (test_env < 0)
+		nulls[5] = 'n';
+	if (sg_schema_has("switchgrid.record_order(jsonb, jsonb, uuid, interval, boolean, boolean)"))
+		sg_record_answer("SELECT switchgrid.record_order($1, $2, $3, $4, $5, $6)",
+						 6, types, values, nulls, "an Order");
+	else
+		sg_record_answer("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
+						 5, types, values, nulls, "an Order");
 }
 
 void
-sg_store_data(const char *request_id, Jsonb *data)
+sg_store_data(const char *request_id, Jsonb *data, const char *dataset)
 {
-	Oid			types[2] = {UUIDOID, JSONBOID};
-	Datum		values[2];
+	Oid			types[3] = {UUIDOID, JSONBOID, TEXTOID};
+	Datum		values[3];
+	char		nulls[3] = {' ', ' ', ' '};
 
 	values[0] = sg_uuid_in(request_id);
 	values[1] = JsonbPGetDatum(data);
-	(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2)",
-						   2, types, values, NULL, NULL, NULL);
+	if (dataset)
+		values[2] = CStringGetTextDatum(dataset);
+	else
+		nulls[2] = 'n';
+	if (sg_schema_has("switchgrid.store_data(uuid, jsonb, text)"))
+		(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2, $3)",
+							   3, types, values, nulls, NULL, NULL);
+	else
+		(void) sg_spi_as_owner("SELECT switchgrid.store_data($1, $2)",
+							   2, types, values, nulls, NULL, NULL);
 }
 
 int64
@@ -227,10 +270,8 @@ sg_store_loadcurve(const char *request_id, int64 n, Datum *prms, Datum *ts,
 	 * the schema may still be 0.1.0's, whose store_loadcurve() takes no
 	 * steps: the points are stored all the same, without them.
 	 */
-	(void) sg_spi_as_owner("SELECT to_regprocedure('switchgrid.store_loadcurve(uuid, text[],"
-						   " timestamptz[], integer[], double precision[])') IS NOT NULL",
-						   0, NULL, NULL, NULL, &result, &isnull);
-	if (!isnull && DatumGetBool(result))
+	if (sg_schema_has("switchgrid.store_loadcurve(uuid, text[], timestamptz[], integer[],"
+					  " double precision[])"))
 		(void) sg_spi_as_owner("SELECT switchgrid.store_loadcurve($1, $2, $3, $4, $5)",
 							   5, types, values, NULL, &result, &isnull);
 	else

@@ -20,7 +20,16 @@
 extern void sg_store_ask(Jsonb *ask, double poll_in_s, int test_env);
 extern void sg_store_order(Jsonb *order, const char *sent_requests,
 						   const char *consent_id, double poll_in_s, bool fetch);
-extern void sg_store_data(const char *request_id, Jsonb *data);
+/* The same for an Order just placed: "test_env" as for sg_store_ask(). */
+extern void sg_store_placed_order(Jsonb *order, const char *sent_requests,
+								  const char *consent_id, double poll_in_s,
+								  bool fetch, int test_env);
+/*
+ * Keeps a payload in switchgrid.requests.data and, if "dataset" is not NULL,
+ * stores its rows in that dataset's table (all or none: a payload of the
+ * wrong shape is kept raw, with last_error saying why).
+ */
+extern void sg_store_data(const char *request_id, Jsonb *data, const char *dataset);
 extern int64 sg_store_loadcurve(const char *request_id, int64 n, Datum *prms,
 								Datum *ts, Datum *step_s, Datum *power,
 								bool *power_null);

@@ -869,6 +869,41 @@ class ApiTest(unittest.TestCase):
         self.assertEqual(fetch("GET", READY["data_url"] + "/files/%s.json" % uuid.uuid4()).status, 404)
         self.assertEqual(fetch("GET", READY["data_url"] + "/files/%s.json" % o["requests"][5]["id"]).status, 200)
 
+    def test_41_enedis_dst_days(self):
+        """The raw files over both DST changes of 2024, for a PT30M and a PT10M meter."""
+        for prm, direction, step in ((JEANNE, "SOUTIRAGE", 1800), (TANNEURS, "INJECTION", 600)):
+            for first, days, hours in (("2024-03-31", 1, 23), ("2024-10-27", 1, 25)):
+                since, until = first + "T00:00:00[Europe/Paris]", "%sT00:00:00[Europe/Paris]" % (
+                    datetime.fromisoformat(first) + timedelta(days=days)).date().isoformat()
+                o = wait_order(order(dict(type="R65_SYNC", prms=[prm], direction=direction, since=since, until=until),
+                                     dict(type="R64_SYNC", prms=[prm], direction=direction, since=since, until=until),
+                                     dict(type="R66_SYNC", prms=[prm], direction=direction, since=since,
+                                          until=until))["id"], timeout=15)
+                r65, r64, r66 = [json.loads(fetch("GET", r["dataUrl"]).body) for r in o["requests"]]
+                g = r65["mesures"][0]["grandeur"][0]
+                self.assertEqual(g["grandeurMetier"], "PROD" if direction == "INJECTION" else "CONS")
+                self.assertEqual([p["d"] for p in g["points"]], [first])
+                start = datetime.fromisoformat(first + "T00:00:00").replace(tzinfo=ZoneInfo("Europe/Paris"))
+                end = (datetime.fromisoformat(first + "T00:00:00") + timedelta(days=1)).replace(
+                    tzinfo=ZoneInfo("Europe/Paris"))
+                self.assertEqual(end.timestamp() - start.timestamp(), hours * 3600)
+                curve = ctl("GET", "/expected/loadcurve?" + q(
+                    prm=prm, direction="INJECTION" if direction == "INJECTION" else "CONSUMPTION",
+                    since=start.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    until=end.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")))["values"]
+                # 46 half-hours on the spring day, 50 on the autumn day (or 138, 150 steps of 10 min)
+                self.assertEqual(len(curve), hours * 3600 // step)
+                if None not in curve:
+                    self.assertEqual(int(g["points"][0]["v"]), math.floor(sum(curve) * step / 3600 + 0.5))
+                total = r64["mesures"][0]["contexte"][0]["grandeur"][0]["cadranTotalisateur"]["valeur"]
+                self.assertEqual([v["d"] for v in total],
+                                 [first + " 00:00:00", (datetime.fromisoformat(first) + timedelta(days=1))
+                                  .date().isoformat() + " 00:00:00"])
+                self.assertEqual(total[1]["v"] - total[0]["v"], int(g["points"][0]["v"]))
+                p66 = r66["mesures"][0]["grandeur"][0]["points"]
+                self.assertEqual(len(p66), 1)
+                self.assertTrue(p66[0]["d"].startswith(first + " "))
+
     # -- faults -------------------------------------------------------------------------
 
     def tearDown(self):

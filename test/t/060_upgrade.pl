@@ -8,7 +8,9 @@
 #     dump, spells out every member object of the extension), the same
 #     member objects and the same configuration tables for pg_dump;
 #   - the updated extension works: an Order placed after the update is
-#     stored.
+#     stored, in the typed tables too;
+#   - the load-curve points of test-environment Orders moved to
+#     switchgrid_test.loadcurve, and since/until became timestamptz.
 use strict;
 use warnings;
 
@@ -97,13 +99,19 @@ sub tables_of
 		WHERE c.relkind IN ('r', 'p') ORDER BY 1});
 }
 
+# since and until, text in 0.1.0, are compared as the instants they name.
+# The load-curve points of test-environment Orders move to switchgrid_test:
+# "with_test" counts them where they are.
 sub fingerprint
 {
-	my ($db, $table, @columns) = @_;
-	my $cols = join(', ', map { qq{"$_"} } @columns);
+	my ($db, $table, $with_test, @columns) = @_;
+	my $cols = join(', ',
+		map { /^(since|until)$/ ? qq{"$_"::timestamptz AS "$_"} : qq{"$_"} } @columns);
+	my $from = "SELECT $cols FROM switchgrid.$table";
+	$from .= " UNION ALL SELECT $cols FROM switchgrid_test.$table" if $with_test;
 	return $node->safe_psql($db, qq{
 		SELECT count(*) || ' ' || coalesce(md5(string_agg(r::text, '|' ORDER BY r::text)), '')
-		FROM (SELECT $cols FROM switchgrid.$table) r});
+		FROM ($from) r});
 }
 
 sub columns_of
@@ -145,6 +153,24 @@ for my $from (@released)
 		    switchgrid_request('C68', ARRAY['09111642617347']))) ->> 'id'});
 	is($node->safe_psql($db, "SELECT switchgrid_wait('$order', '60 seconds') ->> 'status'"),
 		'SUCCESS', "$from: an order stored");
+	# an Order of the test environment: its consent comes from a test Ask
+	my $test_ask = $node->safe_psql($db, q{
+		SET switchgrid.test_env = on;
+		SELECT switchgrid_ask(ARRAY(SELECT contract_id
+		                            FROM switchgrid_search_contract('Jeanne Dupond', prm => '09111642617347')),
+		                      '{"firstName": "Jeanne", "lastName": "Dupond"}') ->> 'id'});
+	is(sim_control('POST', "/asks/$test_ask/accept")->{status}, 200, "$from: a test Ask signed");
+	my $test_order = $node->safe_psql($db, qq{
+		SELECT switchgrid_order(
+		    switchgrid_request('LOADCURVE', direction => 'CONSUMPTION',
+		                       since => '2024-05-01', until => '2024-05-02'),
+		    (switchgrid_ask_status('$test_ask')->'consentIds'->>'09111642617347')::uuid) ->> 'id'});
+	is($node->safe_psql($db, "SELECT switchgrid_wait('$test_order', '60 seconds') ->> 'status'"),
+		'SUCCESS', "$from: a test-environment order stored");
+	my $test_points = $node->safe_psql($db, qq{
+		SELECT count(*) FROM switchgrid.loadcurve
+		WHERE request_id IN (SELECT request_id FROM switchgrid.requests WHERE order_id = '$test_order')});
+	cmp_ok($test_points, '>', 0, "$from: the test order's points are in switchgrid.loadcurve");
 	# one more, left pending, so that a row waits for the worker across the update
 	$node->safe_psql($db, q{
 		SELECT switchgrid_order(switchgrid_request('R67', ARRAY['09111642617347'], 'SOUTIRAGE',
@@ -158,7 +184,7 @@ for my $from (@released)
 	for my $t (@tables)
 	{
 		my @cols = columns_of($db, $t);
-		$before{$t} = [ \@cols, fingerprint($db, $t, @cols) ];
+		$before{$t} = [ \@cols, fingerprint($db, $t, 0, @cols) ];
 		unlike($before{$t}[1], qr/^0 /, "$from: switchgrid.$t has rows before the update");
 	}
 
@@ -199,8 +225,21 @@ for my $from (@released)
 	for my $t (@tables)
 	{
 		my ($cols, $fp) = @{ $before{$t} };
-		is(fingerprint($db, $t, @$cols), $fp, "$from: every row of switchgrid.$t kept");
+		is(fingerprint($db, $t, $t eq 'loadcurve', @$cols), $fp, "$from: every row of switchgrid.$t kept");
 	}
+	is($node->safe_psql($db, qq{
+		SELECT (SELECT count(*) FROM switchgrid_test.loadcurve) || ' '
+		    || (SELECT count(*) FROM switchgrid.loadcurve
+		        WHERE request_id IN (SELECT request_id FROM switchgrid.requests
+		                             WHERE order_id = '$test_order'))
+		    || ' ' || (SELECT test_env FROM switchgrid.orders WHERE order_id = '$test_order')}),
+		"$test_points 0 true", "$from: the test order's points moved to switchgrid_test.loadcurve");
+	is($node->safe_psql($db, q{
+		SELECT count(*) FILTER (WHERE since IS NULL) || ' ' || count(*) FILTER (WHERE pg_typeof(since) = 'timestamptz'::regtype)
+		FROM switchgrid.requests WHERE type LIKE 'R6%' OR type = 'LOADCURVE'}),
+		'0 ' . $node->safe_psql($db, q{
+		SELECT count(*) FROM switchgrid.requests WHERE type LIKE 'R6%' OR type = 'LOADCURVE'}),
+		"$from: since is a timestamptz, none lost");
 
 	my $schema = schema_of($db);
 	if ($schema eq $fresh_schema)
@@ -230,6 +269,19 @@ for my $from (@released)
 		$node->safe_psql($db, q{
 		SELECT extract(epoch FROM timestamptz '2024-04-03' - timestamptz '2024-03-30')::int / 1800}),
 		"$from: old and new points of one series, none twice");
+
+	# the typed tables work after the update: an R65 order fills
+	# switchgrid.daily_energy, one row per Paris day
+	my $r65 = $node->safe_psql($db, q{
+		SELECT switchgrid_order(switchgrid_request('R65_SYNC', ARRAY['09111642617347'],
+		    'SOUTIRAGE', '2024-03-30 00:00 Europe/Paris', '2024-04-02 00:00 Europe/Paris')) ->> 'id'});
+	is($node->safe_psql($db, "SELECT switchgrid_wait('$r65', '60 seconds') ->> 'status'"),
+		'SUCCESS', "$from: an R65 order placed after the update is stored");
+	is($node->safe_psql($db, qq{
+		SELECT string_agg(day || ' ' || wh, ',' ORDER BY day) FROM switchgrid.daily_energy
+		WHERE request_id IN (SELECT request_id FROM switchgrid.requests WHERE order_id = '$r65')}),
+		'2024-03-30 23134,2024-03-31 27170,2024-04-01 21811',
+		"$from: its daily energies are in switchgrid.daily_energy");
 }
 
 $node->stop;

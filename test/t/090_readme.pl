@@ -63,7 +63,10 @@ configure_node(
 	$node, $sim,
 	'switchgrid.database' => 'sandbox',
 	'switchgrid.poll_interval' => '5s',
-	'timezone' => 'Europe/Paris');
+	'timezone' => 'Europe/Paris',
+	# the README's nightly refresh (dev/sandbox preloads pg_cron too)
+	'shared_preload_libraries' => 'switchgrid,pg_cron',
+	'cron.database_name' => 'sandbox');
 # the worker's database exists before the server starts
 my ($out, $err);
 IPC::Run::run(
