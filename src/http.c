@@ -1084,7 +1084,8 @@ sg_job_refuse_url(SgHttpJob *job)
 static TimestampTz sg_jobs_last_start = 0;
 
 void
-sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
+sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second,
+				 SgJobDoneFn done, void *done_arg)
 {
 	struct curl_slist *volatile api_headers = NULL;
 	struct curl_slist *volatile plain_headers = NULL;
@@ -1136,6 +1137,8 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 					/* refused like sg_fetch_url() refuses it, and never sent */
 					sg_job_refuse_url(job);
 					next++;
+					if (done != NULL)
+						done(job, done_arg);
 					continue;
 				}
 				js->easy = curl_easy_init();
@@ -1175,6 +1178,8 @@ sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second)
 				curl_easy_cleanup(js->easy);
 				js->easy = NULL;
 				active--;
+				if (done != NULL)
+					done(job, done_arg);
 			}
 			if (active > 0 || next < njobs)
 			{

@@ -97,15 +97,21 @@ typedef struct SgHttpJob
 	void	   *priv;
 } SgHttpJob;
 
+/* Called by sg_http_run_jobs() for each job as soon as it has its outcome. */
+typedef void (*SgJobDoneFn) (SgHttpJob *job, void *arg);
+
 /*
  * Runs the jobs, at most "max_parallel" at a time and starting at most
  * "per_second" per second (0: no limit).  Each job is tried once: a failure
  * is returned in job->error, never raised, so the caller can schedule its
  * own retry.  Must be called outside a transaction.  Interrupts (SIGTERM)
- * are honoured within SG_POLL_MS.
+ * are honoured within SG_POLL_MS.  "done", if not NULL, is called with each
+ * job as soon as it has finished, while the others go on (they are not
+ * driven during the call): the caller can record it, with a transaction of
+ * its own, and free its body, without waiting for the slowest job.
  */
 extern void sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel,
-							 int per_second);
+							 int per_second, SgJobDoneFn done, void *done_arg);
 
 /*
  * Blanks, in place, every copy of the API token in "text".  Never raises an

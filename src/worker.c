@@ -7,8 +7,8 @@
  * One worker per cluster, in switchgrid.database, on a primary only.  Each
  * round it reads what is due from the switchgrid.* tables (a short
  * transaction), talks to the API with no transaction open (many requests at
- * once on one libcurl multi handle), then records each result in its own
- * short transaction.  Nothing is claimed on disk: a crash between the
+ * once on one libcurl multi handle), and records each result in its own
+ * short transaction as soon as it is in.  Nothing is claimed on disk: a crash between the
  * network and the record simply means the same poll is made again after the
  * restart, and every record is an idempotent upsert.
  *
@@ -1317,6 +1317,38 @@ sg_next_due_ms(void)
 	return ms;
 }
 
+
+/* A round's items and their jobs, for sg_job_done(). */
+typedef struct SgRound
+{
+	SgWork	  **work;			/* work[i] is looked at by jobs[i] */
+	SgHttpJob  *jobs;
+	int			njobs;
+	MemoryContext cxt;
+} SgRound;
+
+/*
+ * Records the outcome of one job as soon as it is in, in its own short
+ * transaction, while the round's other transfers wait in libcurl: a slow
+ * transfer does not hold back what the others brought.
+ */
+static void
+sg_job_done(SgHttpJob *job, void *arg)
+{
+	SgRound    *round = (SgRound *) arg;
+	int			i = (int) (job - round->jobs);
+	MemoryContext old = CurrentMemoryContext;
+
+	Assert(i >= 0 && i < round->njobs);
+	CHECK_FOR_INTERRUPTS();
+	sg_remember_outcome(round->work[i], sg_record_outcome(round->work[i], job, round->cxt));
+	/* a load curve can be megabytes: give it back at once */
+	if (job->resp != NULL)
+		pfree(job->resp->body);
+	sg_take_handed_over(round->cxt);
+	MemoryContextSwitchTo(old);
+}
+
 /*
  * One round: read what is due, ask the API, record.  Returns the next sleep.
  * Everything it allocates goes in "cxt", reset by the caller.
@@ -1332,6 +1364,7 @@ sg_worker_round(MemoryContext cxt)
 	SgHttpJob  *jobs;
 	ListCell   *lc;
 	TimestampTz now = GetCurrentTimestamp();
+	SgRound		round;
 
 	MemoryContextSwitchTo(cxt);
 
@@ -1360,23 +1393,17 @@ sg_worker_round(MemoryContext cxt)
 						   psprintf("switchgrid: polling %d orders and %d asks, downloading %d results",
 									counts[SG_WORK_ORDER], counts[SG_WORK_ASK],
 									counts[SG_WORK_FETCH]));
-	sg_http_run_jobs(jobs, n, sg_max_concurrency, sg_max_requests_per_second);
-
-	/* 4. each outcome in its own short transaction */
+	/* 4. each outcome in its own short transaction, as soon as it is in */
+	round.work = palloc(sizeof(SgWork *) * n);
 	i = 0;
 	foreach(lc, work)
-	{
-		SgWork	   *w = (SgWork *) lfirst(lc);
-		SgHttpJob  *job = &jobs[i++];
-
-		CHECK_FOR_INTERRUPTS();
-		sg_remember_outcome(w, sg_record_outcome(w, job, cxt));
-		/* a load curve can be megabytes: give it back at once */
-		if (job->resp != NULL)
-			pfree(job->resp->body);
-		sg_take_handed_over(cxt);
-	}
-	pgstat_report_activity(STATE_IDLE, NULL);
+		round.work[i++] = (SgWork *) lfirst(lc);
+	round.jobs = jobs;
+	round.njobs = n;
+	round.cxt = cxt;
+	sg_http_run_jobs(jobs, n, sg_max_concurrency, sg_max_requests_per_second,
+					 sg_job_done, &round);
+	pgstat_report_activity(STATE_IDLE, "switchgrid: idle");
 	pgstat_report_stat(false);
 
 	return more ? 0 : sg_next_due_ms();
@@ -1474,7 +1501,7 @@ switchgrid_worker_main(Datum main_arg)
 				FlushErrorState();
 				if (IsTransactionState() || IsAbortedTransactionBlockState())
 					AbortCurrentTransaction();
-				pgstat_report_activity(STATE_IDLE, NULL);
+				pgstat_report_activity(STATE_IDLE, "switchgrid: idle");
 				sleep_ms = sg_poll_interval_ms;
 			}
 			PG_END_TRY();
