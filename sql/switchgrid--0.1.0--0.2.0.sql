@@ -1139,32 +1139,42 @@ $$;
 -- A calendar date, "YYYY-MM-DD" (anything after the date, a time, is ignored).
 CREATE FUNCTION switchgrid.payload_date(v jsonb, what text, req uuid)
 RETURNS date
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}($|[ T])'
-                THEN left(v #>> '{}', 10)::date
-                ELSE switchgrid.malformed(req, format('%s is %s, not a date.', what,
-                                                      COALESCE(v::text, 'missing')),
-                                          NULL::date) END;
-$$;
+BEGIN
+    IF jsonb_typeof(v) = 'string' AND v #>> '{}' ~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}($|[ T])' THEN
+        RETURN left(v #>> '{}', 10)::date;
+    END IF;
+    RETURN switchgrid.malformed(req, format('%s is %s, not a date.', what,
+                                            COALESCE(v::text, 'missing')), NULL::date);
+EXCEPTION WHEN data_exception THEN
+    -- the shape of a date, but none that exists (2024-02-30)
+    RETURN switchgrid.malformed(req, format('%s is %s, not a date.', what, v::text), NULL::date);
+END $$;
 
 -- An Enedis time stamp: Paris local time without an offset
 -- ("2023-04-01 09:13:20"), or with one.  An hour repeated when DST ends is
 -- read as the first of the two.
 CREATE FUNCTION switchgrid.payload_time(v jsonb, what text, req uuid)
 RETURNS timestamptz
-LANGUAGE sql VOLATILE
+LANGUAGE plpgsql VOLATILE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT CASE WHEN jsonb_typeof(v) <> 'string'
-                     OR v #>> '{}' !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$'
-                THEN switchgrid.malformed(req, format('%s is %s, not a date and time.', what,
-                                                      COALESCE(v::text, 'missing')),
-                                          NULL::timestamptz)
-                WHEN v #>> '{}' ~ '(Z|[+-][0-9]{2}:?[0-9]{2})$' THEN (v #>> '{}')::timestamptz
-                ELSE (v #>> '{}')::timestamp AT TIME ZONE 'Europe/Paris' END;
-$$;
+BEGIN
+    IF jsonb_typeof(v) <> 'string'
+       OR v #>> '{}' !~ '^[0-9]{4}-[0-9]{2}-[0-9]{2}([ T][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?$' THEN
+        RETURN switchgrid.malformed(req, format('%s is %s, not a date and time.', what,
+                                                COALESCE(v::text, 'missing')), NULL::timestamptz);
+    ELSIF v #>> '{}' ~ '(Z|[+-][0-9]{2}:?[0-9]{2})$' THEN
+        RETURN (v #>> '{}')::timestamptz;
+    END IF;
+    RETURN (v #>> '{}')::timestamp AT TIME ZONE 'Europe/Paris';
+EXCEPTION WHEN data_exception THEN
+    -- the shape of a date and time, but none that exists (2024-02-30 25:61)
+    RETURN switchgrid.malformed(req, format('%s is %s, not a date and time.', what, v::text),
+                                NULL::timestamptz);
+END $$;
 
 -- Off-peak hours as Enedis writes them, "HC (22H30-6H30)" or
 -- "HC (1H30-7H30;12H30-14H30)", as time-of-day ranges; a range across

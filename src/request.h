@@ -69,7 +69,7 @@ extern const SgRequestType *sg_request_type(const char *name);
 /*
  * The dataset a parser stores into (the name of its table in schema
  * switchgrid, and of its SQL reader switchgrid.<name>_rows()), or NULL for
- * SG_PARSE_JSONB and SG_PARSE_LOADCURVE.
+ * SG_PARSE_JSONB and the load-curve parsers (SG_PARSE_LOADCURVE, SG_PARSE_R63).
  */
 extern const char *sg_dataset_name(SgDataParser parser);
 

@@ -74,10 +74,12 @@ PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
 #define SG_WANTED_QUEUE 16			/* Orders switchgrid_wait() asks for */
 #define SG_ROUND_LIMIT 64			/* Asks, and Orders, polled per round */
 /*
- * Downloads per round.  A round holds every answer until its record, and a
- * download may be as large as switchgrid.max_response_size: their caps sum
- * to at most SG_ROUND_FETCH_BUDGET_KB (at least one download, at most 16).
- * Orders and Asks have a cap of 4 MB each (http.h).
+ * Downloads per round.  An answer is kept from the end of its transfer to
+ * its record (sg_job_done(), at once), and the transfers of a round are
+ * buffered at the same time; a download may be as large as
+ * switchgrid.max_response_size: their caps sum to at most
+ * SG_ROUND_FETCH_BUDGET_KB (at least one download, at most 16).  Orders and
+ * Asks have a cap of 4 MB each (http.h).
  */
 #define SG_ROUND_FETCH_BUDGET_KB (256 * 1024)
 #define SG_ROUND_FETCHES \

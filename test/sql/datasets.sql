@@ -142,6 +142,11 @@ SELECT count(*) AS may_rows FROM switchgrid.daily_energy WHERE day >= '2024-05-0
 SELECT sqlstate_of(format('SELECT * FROM switchgrid_daily_energy(%L, %L)', :'order4',
                           (SELECT request_id FROM switchgrid.requests WHERE order_id = :'order4')));
 \! python3 test/sim/simctl.py clear-faults
+-- a day with the shape of a date but none that exists is malformed too
+\! python3 test/sim/simctl.py fault '{"server": "data", "path": "/files/", "body": "{\"mesures\": [{\"idPrm\": \"09111642617347\", \"grandeur\": [{\"grandeurMetier\": \"CONS\", \"unite\": \"Wh\", \"points\": [{\"v\": \"100\", \"d\": \"2024-02-30\"}]}]}]}"}'
+SELECT sqlstate_of(format('SELECT * FROM switchgrid_daily_energy(%L, %L)', :'order4',
+                          (SELECT request_id FROM switchgrid.requests WHERE order_id = :'order4')));
+\! python3 test/sim/simctl.py clear-faults
 
 -- the test environment: an Order placed with switchgrid.test_env stores
 -- its rows in switchgrid_test, never over the real rows of the same meter
