@@ -85,6 +85,17 @@ sg_is_series_field(const char *f)
 		strcmp(f, "endsAt") == 0 || strcmp(f, "values") == 0;
 }
 
+char *
+sg_json_run(char *body, size_t len, JsonSemAction *sem)
+{
+	JsonLexContext *lex = sg_make_json_lexer(body, len);
+	JsonParseErrorType rc = pg_parse_json(lex, sem);
+	char	   *complaint = rc != JSON_SUCCESS ? sg_json_errdetail(rc, lex) : NULL;
+
+	sg_free_json_lexer(lex);
+	return complaint;
+}
+
 bool
 sg_json_too_deep(const char *body, size_t len, int max_depth)
 {
@@ -464,10 +475,9 @@ sg_cp_scalar(void *state, char *token, JsonTokenType tokentype)
 int64
 sg_curve_parse(char *body, size_t len, const SgCurveReader *reader, char **error)
 {
-	JsonLexContext *lex;
 	JsonSemAction sem;
 	SgCurveParse st;
-	JsonParseErrorType rc;
+	char	   *complaint;
 
 	*error = NULL;
 	if (sg_json_too_deep(body, len, SG_CURVE_MAX_DEPTH))
@@ -488,11 +498,11 @@ sg_curve_parse(char *body, size_t len, const SgCurveReader *reader, char **error
 	sem.array_end = sg_cp_array_end;
 	sem.scalar = sg_cp_scalar;
 
-	lex = sg_make_json_lexer(body, len);
-	rc = pg_parse_json(lex, &sem);
-	if (st.error == NULL && rc != JSON_SUCCESS)
-		st.error = sg_json_errdetail(rc, lex);
-	sg_free_json_lexer(lex);
+	complaint = sg_json_run(body, len, &sem);
+	if (st.error == NULL)
+		st.error = complaint;
+	else if (complaint != NULL)
+		pfree(complaint);
 	sg_series_free(&st.series);
 	if (st.top_key)
 		pfree(st.top_key);

@@ -12,6 +12,7 @@
 #ifndef SWITCHGRID_CURVEPARSE_H
 #define SWITCHGRID_CURVEPARSE_H
 
+#include "common/jsonapi.h"
 #include "datatype/timestamp.h"
 
 /*
@@ -67,5 +68,12 @@ extern int64 sg_curve_parse(char *body, size_t len, const SgCurveReader *reader,
  * parser that runs outside it refuses such a body first.
  */
 extern bool sg_json_too_deep(const char *body, size_t len, int max_depth);
+
+/*
+ * Runs PostgreSQL's JSON parser over "body" with the callbacks of "sem".
+ * Returns the parser's own complaint (a palloc'd sentence), or NULL if it
+ * had none; what the callbacks found is theirs to keep.
+ */
+extern char *sg_json_run(char *body, size_t len, JsonSemAction *sem);
 
 #endif							/* SWITCHGRID_CURVEPARSE_H */

@@ -595,10 +595,9 @@ sg_r63_scalar(void *state, char *token, JsonTokenType tokentype)
 int64
 sg_r63_parse(char *body, size_t len, const SgCurveReader *reader, char **error)
 {
-	JsonLexContext *lex;
 	JsonSemAction sem;
 	SgR63Parse	st;
-	JsonParseErrorType rc;
+	char	   *complaint;
 
 	*error = NULL;
 	if (sg_json_too_deep(body, len, SG_R63_MAX_DEPTH))
@@ -619,13 +618,13 @@ sg_r63_parse(char *body, size_t len, const SgCurveReader *reader, char **error)
 	sem.array_end = sg_r63_array_end;
 	sem.scalar = sg_r63_scalar;
 
-	lex = sg_make_json_lexer(body, len);
-	rc = pg_parse_json(lex, &sem);
-	if (st.error == NULL && rc != JSON_SUCCESS)
-		st.error = sg_json_errdetail(rc, lex);
+	complaint = sg_json_run(body, len, &sem);
+	if (st.error == NULL)
+		st.error = complaint;
+	else if (complaint != NULL)
+		pfree(complaint);
 	if (st.error == NULL && !st.has_mesures)
 		st.error = pstrdup("The file is not an R63 load curve: it has no \"mesures\" array.");
-	sg_free_json_lexer(lex);
 	sg_r63_clear_point(&st);
 	if (st.prm)
 		pfree(st.prm);
