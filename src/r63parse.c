@@ -339,6 +339,16 @@ sg_r63_point(SgR63Parse *st)
 		sg_r63_hold(st, start, step_usec / USECS_PER_SEC, isnull, v);
 }
 
+/* Enters an object or array of the given kind. */
+static void
+sg_r63_push(SgR63Parse *st, SgR63Kind kind)
+{
+	st->depth++;
+	Assert(st->depth <= SG_R63_MAX_DEPTH);
+	st->kind[st->depth] = kind;
+	st->field = SG_R63_F_OTHER;
+}
+
 static SG_JSON_CB
 sg_r63_object_start(void *state)
 {
@@ -373,10 +383,7 @@ sg_r63_object_start(void *state)
 		sg_r63_fail_point(st, "has a field that is an object");
 	else if (parent != SG_R63_SKIP && st->field != SG_R63_F_OTHER)
 		sg_r63_fail(st, "The file is not an R63 load curve: a known field is an object.");
-	st->depth++;
-	Assert(st->depth <= SG_R63_MAX_DEPTH);
-	st->kind[st->depth] = kind;
-	st->field = SG_R63_F_OTHER;
+	sg_r63_push(st, kind);
 	if (st->error)
 		SG_JSON_FAIL;
 	SG_JSON_RETURN;
@@ -433,10 +440,7 @@ sg_r63_array_start(void *state)
 		sg_r63_fail_point(st, "has a field that is an array");
 	else if (parent != SG_R63_SKIP && st->field != SG_R63_F_OTHER)
 		sg_r63_fail(st, "The file is not an R63 load curve: \"idPrm\" or \"unite\" is an array.");
-	st->depth++;
-	Assert(st->depth <= SG_R63_MAX_DEPTH);
-	st->kind[st->depth] = kind;
-	st->field = SG_R63_F_OTHER;
+	sg_r63_push(st, kind);
 	if (st->error)
 		SG_JSON_FAIL;
 	SG_JSON_RETURN;
