@@ -23,6 +23,7 @@ OBJS = \
 	src/iso8601.o \
 	src/request.o \
 	src/api.o \
+	src/budget.o \
 	src/curveparse.o \
 	src/r63parse.o \
 	src/loadcurve.o \

@@ -26,6 +26,7 @@
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
+#include "budget.h"
 #include "compat.h"
 #include "guc.h"
 #include "http.h"
@@ -1014,6 +1015,8 @@ switchgrid_order(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&body, "\"requests\": %s}", requests);
 
+	/* within the budget, or an error before anything is billed */
+	sg_budget_before_order();
 	resp = sg_api_post("/order", pg_server_to_any(body.data, body.len, PG_UTF8),
 					   0, "a new Order", sg_order_answer_lost);
 	order = sg_order_answer(resp);

@@ -36,6 +36,8 @@ int			sg_max_concurrency = 4;
 int			sg_max_requests_per_second = 5;
 bool		sg_auto_fetch = true;
 int			sg_webhook_retention_min = 30 * 24 * 60;
+int			sg_max_orders_per_xact = 100;
+int			sg_max_orders_per_day = 0;
 
 /*
  * Whether "host[:port]" (of length len) names this machine: localhost,
@@ -248,6 +250,26 @@ sg_define_gucs(void)
 							&sg_max_retries,
 							3, 0, 10,
 							PGC_USERSET,
+							0,
+							NULL, NULL, NULL);
+
+	/* the billing budget (budget.c): only a superuser may raise it */
+	DefineCustomIntVariable("switchgrid.max_orders_per_transaction",
+							"How many Orders one transaction may place at most.",
+							"Every POST /order counts, even one whose subtransaction rolled back. "
+							"It cannot be switched off: the Orders of a transaction are tracked until it ends.",
+							&sg_max_orders_per_xact,
+							100, 1, SG_MAX_ORDERS_PER_XACT_LIMIT,
+							PGC_SUSET,
+							0,
+							NULL, NULL, NULL);
+
+	DefineCustomIntVariable("switchgrid.max_orders_per_day",
+							"How many Orders may be placed in any 24 hours (0: no limit).",
+							"Counted from the Orders recorded in switchgrid.orders, and those handed to the worker, of the last 24 hours.",
+							&sg_max_orders_per_day,
+							0, 0, INT_MAX,
+							PGC_SUSET,
 							0,
 							NULL, NULL, NULL);
 

@@ -15,6 +15,15 @@ extern int	sg_connect_timeout_ms;
 extern int	sg_max_retries;
 extern int	sg_max_response_kb;
 
+/*
+ * The billing budget.  The largest value of max_orders_per_transaction is
+ * also the size of the worker's queue of Orders handed over at rollback
+ * (worker.c), so that one transaction's Orders always fit in it.
+ */
+#define SG_MAX_ORDERS_PER_XACT_LIMIT 10000
+extern int	sg_max_orders_per_xact;
+extern int	sg_max_orders_per_day;
+
 /* the worker's */
 extern char *sg_database;
 extern int	sg_poll_interval_ms;

@@ -18,6 +18,7 @@
 #include "executor/spi.h"
 #include "miscadmin.h"
 #include "utils/guc.h"
+#include "utils/snapmgr.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -51,7 +52,7 @@ sg_schema_owner(void)
 static uint64
 sg_spi_run_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 					const char *nulls, Datum *result, bool *isnull,
-					Tuplestorestate *store, TupleDesc desc)
+					Tuplestorestate *store, TupleDesc desc, bool latest)
 {
 	Oid			save_userid;
 	int			save_sec;
@@ -77,7 +78,17 @@ sg_spi_run_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
+	if (latest)
+	{
+		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+		if (plan == NULL)
+			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
+								  InvalidSnapshot, false, false, 0);
+	}
+	else
+		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	if (rc < 0)
 		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
 	processed = SPI_processed;
@@ -135,7 +146,15 @@ sg_spi_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	if (result == NULL && (RecoveryInProgress() || XactReadOnly))
 		return 0;
 	return sg_spi_run_as_owner(sql, nargs, types, values, nulls, result, isnull,
-							   NULL, NULL);
+							   NULL, NULL, false);
+}
+
+uint64
+sg_spi_latest_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
+					   const char *nulls, Datum *result, bool *isnull)
+{
+	return sg_spi_run_as_owner(sql, nargs, types, values, nulls, result, isnull,
+							   NULL, NULL, true);
 }
 
 uint64
@@ -143,5 +162,5 @@ sg_spi_rows_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 					 const char *nulls, Tuplestorestate *store, TupleDesc desc)
 {
 	return sg_spi_run_as_owner(sql, nargs, types, values, nulls, NULL, NULL,
-							   store, desc);
+							   store, desc, false);
 }

@@ -24,6 +24,15 @@ extern uint64 sg_spi_as_owner(const char *sql, int nargs, Oid *types,
 							  Datum *result, bool *isnull);
 
 /*
+ * The same, but the statement sees every transaction committed by now, even
+ * in a transaction whose snapshot is older (REPEATABLE READ): for a count
+ * that must not miss what another transaction committed meanwhile.
+ */
+extern uint64 sg_spi_latest_as_owner(const char *sql, int nargs, Oid *types,
+									 Datum *values, const char *nulls,
+									 Datum *result, bool *isnull);
+
+/*
  * Runs one read-only query the same way and puts the first desc->natts
  * columns of each of its rows into "store" (whose tuple descriptor is
  * "desc"; the query's columns must have its types, in its order).  Used by

@@ -70,7 +70,17 @@
 
 PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
 
-#define SG_ROLLED_BACK_QUEUE 256	/* billed Orders handed over at rollback */
+/*
+ * Billed Orders handed over at rollback.  The queue is lossless: a backend
+ * reserves a place in it before each POST /order (sg_worker_reserve_order())
+ * and holds it until its transaction ends, so that whatever rolls back has
+ * a place waiting.  One transaction places at most
+ * switchgrid.max_orders_per_transaction Orders, whose largest value is the
+ * size of the queue: a transaction alone always fits, and when the open
+ * transactions of all backends hold every place, the next Order fails
+ * before its POST.
+ */
+#define SG_ROLLED_BACK_QUEUE SG_MAX_ORDERS_PER_XACT_LIMIT
 #define SG_WANTED_QUEUE 16			/* Orders switchgrid_wait() asks for */
 #define SG_ROUND_LIMIT 64			/* Asks, and Orders, polled per round */
 /*
@@ -114,6 +124,7 @@ typedef struct SgShared
 	Latch	   *latch;
 	/* billed Orders whose record was rolled back: nothing else goes here */
 	int			nrolled_back;
+	int			nreserved;		/* places held by open transactions */
 	char		rolled_back[SG_ROLLED_BACK_QUEUE][SG_UUID_LEN + 1];
 	/* Orders switchgrid_wait() found unrecorded, and wants followed */
 	int			nwanted;
@@ -124,17 +135,26 @@ static SgShared *sg_shared = NULL;
 
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
-/* per backend: Orders placed in the current transaction, and at which level */
-#define SG_MAX_PLACED 32
+/*
+ * Per backend: Orders placed in the current transaction, and at which
+ * level, in TopMemoryContext.  The array grows before each POST
+ * (sg_worker_reserve_order()), never after it, so that a billed Order always
+ * has a place.  sg_nreserved counts the places this backend holds in the
+ * shared queue; each entry of sg_placed stands on one of them.
+ */
 typedef struct SgPlaced
 {
 	char		id[SG_UUID_LEN + 1];
 	int			nest_level;
 } SgPlaced;
-static SgPlaced sg_placed[SG_MAX_PLACED];
+static SgPlaced *sg_placed = NULL;
+static int	sg_placed_cap = 0;
 static int	sg_nplaced = 0;
+static int	sg_nreserved = 0;
 static bool sg_wake_pending = false;
 static bool sg_xact_callback_registered = false;
+
+static void sg_register_xact_callback(void);
 
 /* ----------------------------------------------------------------
  * Shared memory, and the backends' side
@@ -221,9 +241,8 @@ sg_worker_is_active(void)
  * after every record, and drops duplicates there.  Called with no lock held.
  */
 static bool
-sg_queue_push(char (*queue)[SG_UUID_LEN + 1], int *n, int capacity, const char *order_id)
+sg_is_canonical_uuid(const char *order_id)
 {
-	bool		queued = false;
 	int			i;
 
 	/*
@@ -249,17 +268,134 @@ sg_queue_push(char (*queue)[SG_UUID_LEN + 1], int *n, int capacity, const char *
 			return false;
 		}
 	}
+	return true;
+}
+
+/*
+ * With "reserved", the id takes one of the places this backend holds
+ * (sg_nreserved), and the place is given back even if the id cannot be
+ * queued.
+ */
+static bool
+sg_queue_push(char (*queue)[SG_UUID_LEN + 1], int *n, int capacity, const char *order_id,
+			  bool reserved)
+{
+	bool		queued = false;
+	bool		valid = sg_is_canonical_uuid(order_id);
+
 	if (sg_shared == NULL)
 		return false;
 	SpinLockAcquire(&sg_shared->mutex);
 	Assert(*n >= 0 && *n <= capacity);
-	if (sg_shared->dboid == MyDatabaseId && *n < capacity)
+	if (reserved)
+	{
+		Assert(sg_nreserved > 0 && sg_shared->nreserved >= sg_nreserved);
+		sg_shared->nreserved--;
+		sg_nreserved--;
+		/* the place was held: the queue cannot be full */
+		Assert(*n < capacity);
+	}
+	if (valid && sg_shared->dboid == MyDatabaseId && *n < capacity)
 	{
 		memcpy(queue[(*n)++], order_id, SG_UUID_LEN + 1);
 		queued = true;
 	}
 	SpinLockRelease(&sg_shared->mutex);
 	return queued;
+}
+
+/* Gives back the places this backend still holds, at the end of its transaction. */
+static void
+sg_release_reserved(void)
+{
+	if (sg_nreserved == 0 || sg_shared == NULL)
+		return;
+	SpinLockAcquire(&sg_shared->mutex);
+	Assert(sg_shared->nreserved >= sg_nreserved);
+	sg_shared->nreserved -= sg_nreserved;
+	SpinLockRelease(&sg_shared->mutex);
+	sg_nreserved = 0;
+}
+
+void
+sg_worker_reserve_order(void)
+{
+	bool		reserved = false;
+	int			held = 0;
+
+	/* room for the Order this POST may place, before it is billed */
+	if (sg_nplaced + 1 > sg_placed_cap)
+	{
+		int			cap = Max(32, sg_placed_cap * 2);
+
+		if (sg_placed == NULL)
+			sg_placed = MemoryContextAlloc(TopMemoryContext, sizeof(SgPlaced) * cap);
+		else
+			sg_placed = repalloc(sg_placed, sizeof(SgPlaced) * cap);
+		sg_placed_cap = cap;
+	}
+
+	/* no shared memory (not preloaded): nothing can be handed over anyway */
+	if (sg_shared == NULL)
+		return;
+
+	/* a place held is given back at the end of the transaction */
+	sg_register_xact_callback();
+	SpinLockAcquire(&sg_shared->mutex);
+	held = sg_shared->nrolled_back + sg_shared->nreserved;
+	if (held < SG_ROLLED_BACK_QUEUE)
+	{
+		sg_shared->nreserved++;
+		sg_nreserved++;
+		reserved = true;
+	}
+	SpinLockRelease(&sg_shared->mutex);
+	if (!reserved)
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_RESOURCES),
+				 errmsg("too many orders are placed by open transactions"),
+				 errdetail("The background worker's queue of orders handed over at rollback has room for %d, and all are held.",
+						   SG_ROLLED_BACK_QUEUE),
+				 errhint("Commit the transactions that place orders sooner, or try again once the worker has recorded the orders handed over.")));
+}
+
+char	  **
+sg_worker_handed_over_ids(int *n)
+{
+	char	  **ids = NULL;
+	char	   *buf = NULL;
+	int			cap = 0;
+	int			i;
+
+	*n = 0;
+	if (sg_shared == NULL)
+		return NULL;
+	/* the queue may grow between the look and the copy: a few tries at most */
+	for (;;)
+	{
+		bool		fits;
+
+		SpinLockAcquire(&sg_shared->mutex);
+		fits = sg_shared->nrolled_back <= cap;
+		if (fits)
+		{
+			*n = sg_shared->nrolled_back;
+			if (*n > 0)
+				memcpy(buf, sg_shared->rolled_back, (size_t) *n * (SG_UUID_LEN + 1));
+		}
+		else
+			cap = Min(SG_ROLLED_BACK_QUEUE, sg_shared->nrolled_back + 64);
+		SpinLockRelease(&sg_shared->mutex);
+		if (fits)
+			break;
+		if (buf)
+			pfree(buf);
+		buf = palloc((size_t) cap * (SG_UUID_LEN + 1));
+	}
+	ids = palloc(sizeof(char *) * Max(*n, 1));
+	for (i = 0; i < *n; i++)
+		ids[i] = buf + (size_t) i * (SG_UUID_LEN + 1);
+	return ids;
 }
 
 /*
@@ -273,7 +409,7 @@ sg_hand_over(const char *order_id)
 {
 	if (sg_shared == NULL ||
 		!sg_queue_push(sg_shared->rolled_back, &sg_shared->nrolled_back,
-					   SG_ROLLED_BACK_QUEUE, order_id))
+					   SG_ROLLED_BACK_QUEUE, order_id, sg_nreserved > 0))
 		ereport(WARNING,
 				(errmsg("order %s was placed, but its record was rolled back", order_id),
 				 errdetail("The background worker could not take it over."),
@@ -288,7 +424,7 @@ sg_worker_follow(const char *order_id)
 	if (sg_shared == NULL)
 		return false;
 	queued = sg_queue_push(sg_shared->wanted, &sg_shared->nwanted,
-						   SG_WANTED_QUEUE, order_id);
+						   SG_WANTED_QUEUE, order_id, false);
 	if (queued)
 		sg_wake_worker();
 	return queued;
@@ -299,7 +435,7 @@ sg_xact_callback(XactEvent event, void *arg)
 {
 	int			i;
 
-	Assert(sg_nplaced >= 0 && sg_nplaced <= SG_MAX_PLACED);
+	Assert(sg_nplaced >= 0 && sg_nplaced <= sg_placed_cap);
 	switch (event)
 	{
 		case XACT_EVENT_COMMIT:
@@ -320,6 +456,7 @@ sg_xact_callback(XactEvent event, void *arg)
 		default:
 			return;
 	}
+	sg_release_reserved();
 	sg_nplaced = 0;
 	sg_wake_pending = false;
 }
@@ -335,7 +472,7 @@ sg_subxact_callback(SubXactEvent event, SubTransactionId mySubid,
 
 	if (event != SUBXACT_EVENT_ABORT_SUB && event != SUBXACT_EVENT_COMMIT_SUB)
 		return;
-	Assert(sg_nplaced >= 0 && sg_nplaced <= SG_MAX_PLACED);
+	Assert(sg_nplaced >= 0 && sg_nplaced <= sg_placed_cap);
 	for (i = 0; i < sg_nplaced; i++)
 	{
 		/* the list never holds an Order of a level already left */
@@ -382,8 +519,10 @@ sg_worker_order_placed(const char *order_id)
 			(errmsg("switchgrid: placed order %s", order_id),
 			 errhidestmt(true)));
 	sg_register_xact_callback();
-	Assert(sg_nplaced >= 0 && sg_nplaced <= SG_MAX_PLACED);
-	if (sg_nplaced < SG_MAX_PLACED)
+	/* sg_worker_reserve_order() made room before the POST */
+	Assert(sg_nplaced >= 0 && sg_nplaced <= sg_placed_cap);
+	if (sg_nplaced < sg_placed_cap &&
+		(sg_shared == NULL || sg_nplaced < sg_nreserved))
 	{
 		strlcpy(sg_placed[sg_nplaced].id, order_id, SG_UUID_LEN + 1);
 		sg_placed[sg_nplaced].nest_level = GetCurrentTransactionNestLevel();
@@ -392,7 +531,7 @@ sg_worker_order_placed(const char *order_id)
 	else
 		ereport(WARNING,
 				(errmsg("order %s will not be recovered if this transaction rolls back", order_id),
-				 errdetail("A transaction tracks at most %d placed orders.", SG_MAX_PLACED)));
+				 errdetail("No place was reserved for it before it was placed.")));
 	sg_wake_pending = true;
 }
 
@@ -752,7 +891,8 @@ sg_queue_consume(char (*queue)[SG_UUID_LEN + 1], int *n, int taken)
 static void
 sg_take_handed_over(MemoryContext cxt)
 {
-	char		rolled_back[SG_ROLLED_BACK_QUEUE][SG_UUID_LEN + 1];
+	/* a copy of the queue, allocated once: it may hold SG_ROLLED_BACK_QUEUE ids */
+	static char (*rolled_back)[SG_UUID_LEN + 1] = NULL;
 	char		wanted[SG_WANTED_QUEUE][SG_UUID_LEN + 1];
 	int			nrolled_back,
 				nwanted,
@@ -767,6 +907,9 @@ sg_take_handed_over(MemoryContext cxt)
 	SgMemo	   *m;
 	TimestampTz now = GetCurrentTimestamp();
 
+	if (rolled_back == NULL)
+		rolled_back = MemoryContextAlloc(TopMemoryContext,
+										 sizeof(rolled_back[0]) * SG_ROLLED_BACK_QUEUE);
 	SpinLockAcquire(&sg_shared->mutex);
 	Assert(sg_shared->nrolled_back >= 0 && sg_shared->nrolled_back <= SG_ROLLED_BACK_QUEUE);
 	Assert(sg_shared->nwanted >= 0 && sg_shared->nwanted <= SG_WANTED_QUEUE);

@@ -18,6 +18,21 @@ extern void sg_worker_register(void);
  */
 extern void sg_worker_order_placed(const char *order_id);
 
+/*
+ * Before each POST /order: makes room for the Order it may place, here and
+ * in the shared queue of Orders handed over at rollback, so that a billed
+ * Order always reaches the worker.  Raises an error (SQLSTATE 53000) when
+ * the open transactions of all backends hold every place of that queue.
+ * The place is given back when the transaction ends.
+ */
+extern void sg_worker_reserve_order(void);
+
+/*
+ * The ids on the queue of Orders handed over at rollback that the worker
+ * has not taken yet, palloc'd (*n of them).
+ */
+extern char **sg_worker_handed_over_ids(int *n);
+
 /* Wakes the worker when the current transaction commits. */
 extern void sg_worker_wake_at_commit(void);
 
