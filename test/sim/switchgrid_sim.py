@@ -1156,6 +1156,7 @@ class Config:
     webhook_url: str | None = None
     webhook_retry_ms: int = 500
     max_page_size: int | None = None
+    omit_prms: bool = False
     quiet: bool = False
 
 
@@ -1175,6 +1176,7 @@ class Simulator:
         self.data_base = "http://127.0.0.1"
         self._last_ms = 0
         self.max_page_size = config.max_page_size
+        self.omit_prms = config.omit_prms
         self._clear_everything()
         self._clear_logs()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -1204,6 +1206,7 @@ class Simulator:
         with self.lock:
             self.faults = []
             self.max_page_size = self.config.max_page_size
+            self.omit_prms = self.config.omit_prms
             self._clear_logs()
             if everything:
                 self._clear_everything()
@@ -1757,11 +1760,15 @@ class Simulator:
         data_url = None
         if req.status == "SUCCESS" and req.kind.flux:
             data_url = "%s/files/%s.json" % (self.data_base, req.id)
-        return {"id": req.id, "type": req.type, "prms": list(req.prms), "direction": req.direction,
-                "since": iso(req.since) if req.since else None,
-                "until": iso(req.until) if req.until else None,
-                "status": req.status, "orderedAt": at(req.ordered_at),
-                "completedAt": at(req.completed_at), "dataUrl": data_url, "errorMessage": req.error}
+        doc = {"id": req.id, "type": req.type, "prms": list(req.prms), "direction": req.direction,
+               "since": iso(req.since) if req.since else None,
+               "until": iso(req.until) if req.until else None,
+               "status": req.status, "orderedAt": at(req.ordered_at),
+               "completedAt": at(req.completed_at), "dataUrl": data_url, "errorMessage": req.error}
+        if self.omit_prms:
+            # the spec does not promise them (--omit-prms, /_sim/settings)
+            del doc["prms"]
+        return doc
 
     def order_json(self, order):
         reqs = [self.requests[r] for r in order.request_ids]
@@ -2308,16 +2315,21 @@ class SimHandler(BaseHTTPRequestHandler):
             if method == "POST":
                 if not isinstance(doc, dict):
                     raise bad_request("the body must be a JSON object")
-                check_keys(doc, [], (), ("max_page_size",))
-                size = doc.get("max_page_size")
+                check_keys(doc, [], (), ("max_page_size", "omit_prms"))
+                size = doc.get("max_page_size", sim.max_page_size)
                 if size is not None and (type(size) is not int or size < 1):
                     raise bad_request("max_page_size must be a positive integer or null",
                                       path=["max_page_size"])
+                omit = doc.get("omit_prms", sim.omit_prms)
+                if type(omit) is not bool:
+                    raise bad_request("omit_prms must be a boolean", path=["omit_prms"])
                 with sim.lock:
                     sim.max_page_size = size
+                    sim.omit_prms = omit
             if method in ("GET", "POST"):
                 with sim.lock:
-                    return json_response(200, {"max_page_size": sim.max_page_size})
+                    return json_response(200, {"max_page_size": sim.max_page_size,
+                                               "omit_prms": sim.omit_prms})
         if route == "/log" and method == "GET":
             return json_response(200, sim.log_snapshot())
         if route == "/webhooks" and method == "GET":
@@ -2408,6 +2420,8 @@ def parse_args(argv):
     p.add_argument("--webhook-retry-ms", type=int, default=500, help="time between webhook attempts")
     p.add_argument("--max-page-size", type=int, default=None,
                    help="serve at most this many items per page of GET /ask, whatever the limit")
+    p.add_argument("--omit-prms", action="store_true",
+                   help="leave \"prms\" out of the request objects of an Order (the spec does not promise them)")
     p.add_argument("--quiet", action="store_true", help="no per-request log line on stderr")
     args = p.parse_args(argv)
     for name in ("latency_ms", "pending_ms", "complete_ms", "long_complete_ms", "activation_ms",
@@ -2451,7 +2465,8 @@ def main(argv=None):
                            complete_ms=args.complete_ms, long_complete_ms=args.long_complete_ms,
                            activation_ms=args.activation_ms, auto_accept_ms=args.auto_accept_ms,
                            webhook_url=args.webhook_url, webhook_retry_ms=args.webhook_retry_ms,
-                           max_page_size=args.max_page_size, quiet=args.quiet))
+                           max_page_size=args.max_page_size, omit_prms=args.omit_prms,
+                           quiet=args.quiet))
     try:
         api = SimServer(args.listen, sim, "api")
         data = SimServer(args.data_listen, sim, "data")

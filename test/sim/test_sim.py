@@ -455,7 +455,8 @@ class ApiTest(unittest.TestCase):
                     {"status": "SIGNED"}, {"prm": "!123"}):
             self.assertEqual(api("GET", "/ask?" + q(**bad)).status, 400, bad)
         # a server that caps its page size below the limit asked for
-        self.assertEqual(ctl("POST", "/settings", {"max_page_size": 4}), {"max_page_size": 4})
+        self.assertEqual(ctl("POST", "/settings", {"max_page_size": 4}),
+                         {"max_page_size": 4, "omit_prms": False})
         try:
             r = api("GET", "/ask?" + q(prm=prm, limit=10)).json
             self.assertEqual((r["limit"], r["returnedItemsCount"], r["totalItemsCount"]), (4, 4, 25))
@@ -465,7 +466,7 @@ class ApiTest(unittest.TestCase):
                                    {"max_page_size": 0}).status, 400)
         finally:
             ctl("POST", "/reset")
-        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None})
+        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False})
 
     # -- orders -----------------------------------------------------------------
 
@@ -501,6 +502,21 @@ class ApiTest(unittest.TestCase):
                               ms_between(o["createdAt"], r["completedAt"])), (50, 150))
         self.assertEqual(api("GET", "/order/" + str(uuid.uuid4())).status, 404)
         self.assertEqual(api("GET", "/order/nope").status, 400)
+
+    def test_10b_order_omit_prms(self):
+        """With omit_prms, request objects leave "prms" out; the rest is unchanged."""
+        self.assertEqual(ctl("POST", "/settings", {"omit_prms": True}),
+                         {"max_page_size": None, "omit_prms": True})
+        try:
+            o = order({"type": "C68", "prms": [JEANNE]})
+            self.assertNotIn("prms", o["requests"][0])
+            self.assertNotIn("prms", api("GET", "/order/" + o["id"]).json["requests"][0])
+            self.assertEqual(fetch("POST", READY["control_url"] + "/settings",
+                                   {"omit_prms": 1}).status, 400)
+        finally:
+            ctl("POST", "/reset")
+        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False})
+        self.assertIn("prms", order({"type": "C68", "prms": [JEANNE]})["requests"][0])
 
     def test_11_order_defaults_and_long(self):
         o = order({"type": "R65", "prms": [JEANNE]}, lc([JEANNE], "2024-01-01", "2024-02-01"))
