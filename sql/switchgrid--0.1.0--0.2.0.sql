@@ -858,6 +858,7 @@ DECLARE
     s jsonb;
     pos integer := 0;
     old record;
+    cprms jsonb;
 BEGIN
     INSERT INTO switchgrid.orders AS t (order_id, consent_id, status, created_at, raw, next_poll_at,
                                         test_env)
@@ -876,6 +877,9 @@ BEGIN
     -- an answer older than the one recorded (two look-ups racing) changes nothing
     WHERE NOT (t.status IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED')
                AND NOT terminal);
+    -- a request of an Order by consent may name no PRM: its meter is the consent's
+    SELECT switchgrid.consent_prms(t.consent_id) INTO cprms
+    FROM switchgrid.orders t WHERE t.order_id = id;
 
     FOR r IN SELECT * FROM jsonb_array_elements(COALESCE(o->'requests', '[]')) LOOP
         s := CASE WHEN jsonb_typeof(sent) = 'array' THEN sent->pos
@@ -888,7 +892,7 @@ BEGIN
              retry_after_activation, status, ordered_at, completed_at, data_url,
              error_message, raw, next_fetch_at)
         VALUES ((r->>'id')::uuid, id, pos, r->>'type',
-                ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'prms', s->'prms', '[]'))),
+                ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'prms', s->'prms', cprms, '[]'))),
                 COALESCE(r->>'direction', s->>'direction'),
                 switchgrid.api_instant(COALESCE(r->>'since', s->>'since')),
                 switchgrid.api_instant(COALESCE(r->>'until', s->>'until')),
@@ -1345,6 +1349,22 @@ BEGIN
     END IF;
     PERFORM switchgrid.check_order_finished(r.order_id);
 END $$;
+
+-- Orders by consent: the meter of a request that names none
+-- The PRMs of a consent, as a JSON array, from the Asks recorded here
+-- (switchgrid.asks.consent_ids); NULL if no recorded Ask holds it.  The
+-- meter of an Order placed by consent, when its requests name none.
+CREATE FUNCTION switchgrid.consent_prms(consent uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_agg(DISTINCT c.key)
+    FROM switchgrid.asks a,
+         jsonb_each_text(CASE WHEN jsonb_typeof(a.consent_ids) = 'object'
+                              THEN a.consent_ids ELSE '{}' END) AS c
+    WHERE lower(c.value) = consent::text;
+$$;
 
 REVOKE ALL ON ALL FUNCTIONS IN SCHEMA switchgrid FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION switchgrid.worker_follows() TO PUBLIC;

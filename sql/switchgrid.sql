@@ -677,6 +677,21 @@ AS $$
     WHERE lower(c.value) = consent::text;
 $$;
 
+-- The PRMs of a consent, as a JSON array, from the Asks recorded here
+-- (switchgrid.asks.consent_ids); NULL if no recorded Ask holds it.  The
+-- meter of an Order placed by consent, when its requests name none.
+CREATE FUNCTION switchgrid.consent_prms(consent uuid)
+RETURNS jsonb
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT jsonb_agg(DISTINCT c.key)
+    FROM switchgrid.asks a,
+         jsonb_each_text(CASE WHEN jsonb_typeof(a.consent_ids) = 'object'
+                              THEN a.consent_ids ELSE '{}' END) AS c
+    WHERE lower(c.value) = consent::text;
+$$;
+
 -- Upserts an Ask; "poll_in" is when the worker should look at it again if it
 -- is still waiting for a signature.
 CREATE FUNCTION switchgrid.record_ask(a jsonb, poll_in interval DEFAULT '5 seconds',
@@ -774,6 +789,7 @@ DECLARE
     s jsonb;
     pos integer := 0;
     old record;
+    cprms jsonb;
 BEGIN
     INSERT INTO switchgrid.orders AS t (order_id, consent_id, status, created_at, raw, next_poll_at,
                                         test_env)
@@ -792,6 +808,9 @@ BEGIN
     -- an answer older than the one recorded (two look-ups racing) changes nothing
     WHERE NOT (t.status IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED')
                AND NOT terminal);
+    -- a request of an Order by consent may name no PRM: its meter is the consent's
+    SELECT switchgrid.consent_prms(t.consent_id) INTO cprms
+    FROM switchgrid.orders t WHERE t.order_id = id;
 
     FOR r IN SELECT * FROM jsonb_array_elements(COALESCE(o->'requests', '[]')) LOOP
         s := CASE WHEN jsonb_typeof(sent) = 'array' THEN sent->pos
@@ -804,7 +823,7 @@ BEGIN
              retry_after_activation, status, ordered_at, completed_at, data_url,
              error_message, raw, next_fetch_at)
         VALUES ((r->>'id')::uuid, id, pos, r->>'type',
-                ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'prms', s->'prms', '[]'))),
+                ARRAY(SELECT jsonb_array_elements_text(COALESCE(r->'prms', s->'prms', cprms, '[]'))),
                 COALESCE(r->>'direction', s->>'direction'),
                 switchgrid.api_instant(COALESCE(r->>'since', s->>'since')),
                 switchgrid.api_instant(COALESCE(r->>'until', s->>'until')),

@@ -128,6 +128,9 @@ sg_store_result(const char *request_id, const char *type, const char *prm,
 		a.step = palloc(a.cap * sizeof(Datum));
 		a.power = palloc(a.cap * sizeof(Datum));
 		a.power_null = palloc(a.cap * sizeof(bool));
+		/* a one-PRM curve does not name its meter: an Order by consent's may be the consent's */
+		if (prm == NULL)
+			prm = sg_request_consent_prm(request_id);
 		(void) sg_read_loadcurve(resp->body, resp->len, rt->parser, prm,
 								 sg_curve_to_arrays, &a, what);
 		(void) sg_store_loadcurve(request_id, a.n, a.prm, a.ts, a.step, a.power,

@@ -325,5 +325,54 @@ sg_request_lookup(const char *request_id, char **prm, char **type, char **data_u
 		*prm = sg_jsonb_get_string(&j->root, "prm");
 		*type = sg_jsonb_get_string(&j->root, "type");
 		*data_url = sg_jsonb_get_string(&j->root, "url");
+		if (*prm == NULL)
+			*prm = sg_request_consent_prm(request_id);
 	}
 }
+
+char *
+sg_request_consent_prm(const char *request_id)
+{
+	Oid			types[1] = {UUIDOID};
+	Datum		values[1];
+	Datum		d;
+	bool		isnull;
+	Jsonb	   *j;
+	char	   *consent;
+	JsonbValue *prms;
+
+	/*
+	 * The same look-up as switchgrid.consent_prms(), written out so that it
+	 * also runs against a schema not updated yet.
+	 */
+	values[0] = sg_uuid_in(request_id);
+	(void) sg_spi_as_owner("SELECT jsonb_build_object('consent', o.consent_id,"
+						   "  'prms', (SELECT jsonb_agg(DISTINCT c.key) FROM switchgrid.asks a,"
+						   "           jsonb_each_text(CASE WHEN jsonb_typeof(a.consent_ids) = 'object'"
+						   "                                THEN a.consent_ids ELSE '{}' END) AS c"
+						   "           WHERE lower(c.value) = o.consent_id::text))"
+						   " FROM switchgrid.requests r JOIN switchgrid.orders o USING (order_id)"
+						   " WHERE r.request_id = $1 AND cardinality(r.prms) = 0"
+						   "   AND o.consent_id IS NOT NULL",
+						   1, types, values, NULL, &d, &isnull);
+	if (isnull)
+		return NULL;
+	j = DatumGetJsonbP(d);
+	consent = sg_jsonb_get_string(&j->root, "consent");
+	prms = sg_jsonb_get(&j->root, "prms");
+	if (prms == NULL || prms->type != jbvBinary)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_OBJECT),
+				 errmsg("consent %s is not recorded here, so request %s has no PRM", consent,
+						request_id),
+				 errdetail("The request names no PRM: the meter of an Order placed by consent is taken from the Ask that holds the consent, in switchgrid.asks."),
+				 errhint("Record that Ask with switchgrid_asks() or switchgrid_ask_status(), then look the Order up again with switchgrid_order_status().")));
+	/* a consent names one meter; if several, let the payload say which */
+	if (JsonContainerSize(prms->val.binary.data) != 1)
+		return NULL;
+	prms = getIthJsonbValueFromContainer(prms->val.binary.data, 0);
+	if (prms == NULL || prms->type != jbvString)
+		return NULL;
+	return pnstrdup(prms->val.string.val, prms->val.string.len);
+}
+

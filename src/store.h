@@ -44,10 +44,19 @@ extern void sg_store_failure(const char *kind, const char *id, const char *error
 #define SG_SQL_SINGLE_PRM "CASE WHEN cardinality(prms) = 1 THEN prms[1] END"
 
 /*
- * What is recorded of a request: its one PRM (see above), its type and its
- * dataUrl, each palloc'd, or NULL (all NULL for a request not recorded).
+ * What is recorded of a request: its one PRM (see above, or its consent's:
+ * sg_request_consent_prm()), its type and its dataUrl, each palloc'd, or
+ * NULL (all NULL for a request not recorded).
  */
 extern void sg_request_lookup(const char *request_id, char **prm, char **type,
 							  char **data_url);
+
+/*
+ * The meter of a request that names no PRM, of an Order placed by consent:
+ * the one PRM of that consent, from the Asks recorded here (palloc'd).
+ * NULL if the request names PRMs or its Order no consent.  Raises an error
+ * (42704) if no recorded Ask holds the consent: nothing here knows the meter.
+ */
+extern char *sg_request_consent_prm(const char *request_id);
 
 #endif							/* SWITCHGRID_STORE_H */
