@@ -44,7 +44,7 @@ is($sim->control('POST', '/settings', { omit_prms => JSON::PP::true })->{json}{o
 my $requests = q{jsonb_build_array(
 	jsonb_build_object('type', 'LOADCURVE', 'direction', 'CONSUMPTION',
 	                   'since', '2024-06-12', 'until', '2024-06-15'),
-	jsonb_build_object('type', 'R65_SYNC', 'direction', 'CONSUMPTION',
+	jsonb_build_object('type', 'R65_SYNC', 'direction', 'SOUTIRAGE',
 	                   'since', '2024-06-12', 'until', '2024-06-15'))};
 my $order = $node->safe_psql('postgres',
 	"SELECT switchgrid_order($requests, '$consent') ->> 'id'");

@@ -54,7 +54,7 @@ like($err, qr/10001 is outside the valid range/, '... nor set past the size of t
 ($ret, $out, $err) = $node->psql('postgres', 'SET switchgrid.max_orders_per_day = -1');
 like($err, qr/-1 is outside the valid range/, 'max_orders_per_day refuses a negative value');
 ($ret, $out, $err) = $node->psql('postgres', q{SET switchgrid.max_orders_per_day = 'many'});
-like($err, qr/requires an integer value/, '... and one that is no number');
+like($err, qr/invalid value for parameter "switchgrid.max_orders_per_day"/, '... and one that is no number');
 is($node->safe_psql('postgres', 'SHOW switchgrid.max_orders_per_day'), '0', 'the daily budget is off by default');
 
 $node->safe_psql('postgres', q{
