@@ -5,6 +5,7 @@
 -- (switchgrid.loadcurve_write()), into the test environment's tables.
 --
 SET timezone = 'UTC';
+SET datestyle = 'ISO, YMD';
 
 -- a PT30M series over the spring DST change, with one measure missing
 SELECT switchgrid.loadcurve_write('switchgrid_test', '00000000-0000-0000-0000-00000000000a',
@@ -72,3 +73,5 @@ FROM switchgrid_test.loadcurve_days WHERE direction = 'INJECTION';
 SELECT count(*) AS real_points FROM switchgrid.loadcurve
 WHERE request_id::text LIKE '00000000-0000-0000-0000-00000000000_';
 TRUNCATE switchgrid_test.loadcurve_days;
+RESET datestyle;
+RESET timezone;
