@@ -207,21 +207,44 @@ CREATE INDEX ON switchgrid.asks (next_poll_at) WHERE next_poll_at IS NOT NULL;
 CREATE INDEX ON switchgrid.orders (next_poll_at) WHERE next_poll_at IS NOT NULL;
 CREATE INDEX ON switchgrid.requests (next_fetch_at) WHERE next_fetch_at IS NOT NULL;
 
-CREATE TABLE switchgrid.loadcurve (
+-- Load curves, one row per meter, direction and Enedis day (a Paris date),
+-- with the day's points in parallel arrays: about 20 bytes a point with the
+-- index, where a row a point took 160.  switchgrid.loadcurve is the view of
+-- one row per point.  ts holds each step's start, ascending; a point whose
+-- measure is missing has a NULL power_w element.  A day is written by
+-- one or more requests: request_ids and fetched_ats say which and when
+-- (oldest write first), source gives each point's index in them, NULL when
+-- a single write made the whole day.  The rows fit a page: no TOAST, no
+-- compression to undo when reading.
+CREATE TABLE switchgrid.loadcurve_days (
     prm           text NOT NULL,
     direction     text NOT NULL,              -- CONSUMPTION or INJECTION
-    ts            timestamptz NOT NULL,       -- start of the step
-    power_w       double precision,           -- mean power over the step; NULL: no measure
-    request_id    uuid NOT NULL,              -- the request that last wrote this point
-    fetched_at    timestamptz NOT NULL DEFAULT now(),
-    -- the length of the step in seconds (600 for PT10M); NULL: unknown, for
-    -- a row kept from 0.1.0 that its neighbours do not tell
-    step_s        integer CHECK (step_s > 0),
-    -- the energy of the step in Wh: the mean power times the step, kept
-    -- consistent with them by the server
-    wh            double precision GENERATED ALWAYS AS (power_w * step_s / 3600) STORED,
-    PRIMARY KEY (prm, direction, ts)
-);
+    day           date NOT NULL,              -- the Paris day of the steps' starts
+    request_ids   uuid[] NOT NULL,
+    fetched_ats   timestamptz[] NOT NULL,
+    ts            timestamptz[] NOT NULL,
+    step_s        integer[] NOT NULL,
+    power_w       double precision[] NOT NULL,
+    source        smallint[],
+    PRIMARY KEY (prm, direction, day),
+    CHECK (cardinality(step_s) = cardinality(ts)
+           AND cardinality(power_w) = cardinality(ts)
+           AND cardinality(fetched_ats) = cardinality(request_ids))
+) WITH (toast_tuple_target = 8160);
+-- a day of the whole fleet
+CREATE INDEX ON switchgrid.loadcurve_days (day);
+
+-- One row per point, with the columns of the 0.1.0 table (and its Paris
+-- day, last: a filter on "day" lets the planner use the table's indexes).
+CREATE VIEW switchgrid.loadcurve AS
+SELECT p.prm, p.direction, p.ts, p.power_w,
+       p.request_ids[COALESCE(p.source, 1)] AS request_id,
+       p.fetched_ats[COALESCE(p.source, 1)] AS fetched_at,
+       p.step_s, p.power_w * p.step_s / 3600 AS wh, p.day
+FROM (SELECT d.prm, d.direction, d.day, d.request_ids, d.fetched_ats,
+             unnest(d.ts) AS ts, unnest(d.step_s) AS step_s,
+             unnest(d.power_w) AS power_w, unnest(d.source) AS source
+      FROM switchgrid.loadcurve_days d) p;
 
 CREATE TABLE switchgrid.webhook_events (
     event_id      bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -243,7 +266,7 @@ CREATE INDEX ON switchgrid.webhook_events (event_id) WHERE handled_at IS NULL;
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.asks', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.orders', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.requests', '');
-SELECT pg_catalog.pg_extension_config_dump('switchgrid.loadcurve', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid.loadcurve_days', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.webhook_events', '');
 SELECT pg_catalog.pg_extension_config_dump(
     pg_catalog.pg_get_serial_sequence('switchgrid.webhook_events', 'event_id'), '');
@@ -391,8 +414,8 @@ COMMENT ON COLUMN switchgrid.requests.failures IS 'Failed downloads in a row, a 
 COMMENT ON COLUMN switchgrid.requests.last_error IS 'The last download''s error, or why its data could not be read into its dataset table';
 COMMENT ON COLUMN switchgrid.requests.updated_at IS 'When the row last changed';
 
-COMMENT ON TABLE switchgrid.loadcurve IS
-'Load curves (LOADCURVE, R63, R63_SYNC): one consolidated series per meter and direction; test-environment rows are in switchgrid_test.loadcurve';
+COMMENT ON VIEW switchgrid.loadcurve IS
+'Load curves (LOADCURVE, R63, R63_SYNC), one row per point: one consolidated series per meter and direction, kept in switchgrid.loadcurve_days; test-environment rows are in switchgrid_test.loadcurve';
 COMMENT ON COLUMN switchgrid.loadcurve.prm IS 'Delivery point (PRM, 14 digits)';
 COMMENT ON COLUMN switchgrid.loadcurve.direction IS 'CONSUMPTION or INJECTION';
 COMMENT ON COLUMN switchgrid.loadcurve.ts IS 'Start of the step (UTC instant)';
@@ -401,6 +424,18 @@ COMMENT ON COLUMN switchgrid.loadcurve.request_id IS 'The request that last wrot
 COMMENT ON COLUMN switchgrid.loadcurve.fetched_at IS 'When this point was last written';
 COMMENT ON COLUMN switchgrid.loadcurve.step_s IS 'Length of the step, in seconds (600 for PT10M); NULL: unknown (a row kept from 0.1.0 that its neighbours do not tell)';
 COMMENT ON COLUMN switchgrid.loadcurve.wh IS 'Energy of the step, in Wh: power_w times step_s / 3600';
+COMMENT ON COLUMN switchgrid.loadcurve.day IS 'The Paris day of the step''s start (Enedis day), as kept in switchgrid.loadcurve_days: a filter on it uses that table''s indexes';
+COMMENT ON TABLE switchgrid.loadcurve_days IS
+'Load curves as stored: one row per meter, direction and Paris day, the points in parallel arrays; read them through the view switchgrid.loadcurve';
+COMMENT ON COLUMN switchgrid.loadcurve_days.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.loadcurve_days.direction IS 'CONSUMPTION or INJECTION';
+COMMENT ON COLUMN switchgrid.loadcurve_days.day IS 'The Paris day (Enedis day) of the steps'' starts';
+COMMENT ON COLUMN switchgrid.loadcurve_days.request_ids IS 'The requests whose writes hold points of the day, oldest write first (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.loadcurve_days.fetched_ats IS 'When each of request_ids wrote them';
+COMMENT ON COLUMN switchgrid.loadcurve_days.ts IS 'Start of each step (UTC instants), ascending';
+COMMENT ON COLUMN switchgrid.loadcurve_days.step_s IS 'Length of each step, in seconds; NULL: unknown (a row kept from 0.1.0)';
+COMMENT ON COLUMN switchgrid.loadcurve_days.power_w IS 'Mean active power over each step, in W; NULL: no measure';
+COMMENT ON COLUMN switchgrid.loadcurve_days.source IS 'Index in request_ids of the write of each point; NULL: all of request_ids[1]';
 
 COMMENT ON TABLE switchgrid.webhook_events IS 'Webhook deliveries received by switchgrid_webhook(), kept switchgrid.webhook_retention';
 COMMENT ON COLUMN switchgrid.webhook_events.event_id IS 'Arrival order';
@@ -497,13 +532,24 @@ CREATE SCHEMA switchgrid_test;
 REVOKE ALL ON SCHEMA switchgrid_test FROM PUBLIC;
 COMMENT ON SCHEMA switchgrid_test IS
 'Rows of the test environment (dummy data of Orders flagged test_env), in tables shaped like those of schema switchgrid';
-CREATE TABLE switchgrid_test.loadcurve (LIKE switchgrid.loadcurve INCLUDING ALL);
+CREATE TABLE switchgrid_test.loadcurve_days (LIKE switchgrid.loadcurve_days INCLUDING ALL)
+    WITH (toast_tuple_target = 8160);
+CREATE VIEW switchgrid_test.loadcurve AS
+SELECT p.prm, p.direction, p.ts, p.power_w,
+       p.request_ids[COALESCE(p.source, 1)] AS request_id,
+       p.fetched_ats[COALESCE(p.source, 1)] AS fetched_at,
+       p.step_s, p.power_w * p.step_s / 3600 AS wh, p.day
+FROM (SELECT d.prm, d.direction, d.day, d.request_ids, d.fetched_ats,
+             unnest(d.ts) AS ts, unnest(d.step_s) AS step_s,
+             unnest(d.power_w) AS power_w, unnest(d.source) AS source
+      FROM switchgrid_test.loadcurve_days d) p;
 CREATE TABLE switchgrid_test.daily_energy (LIKE switchgrid.daily_energy INCLUDING ALL);
 CREATE TABLE switchgrid_test.max_power (LIKE switchgrid.max_power INCLUDING ALL);
 CREATE TABLE switchgrid_test.indexes (LIKE switchgrid.indexes INCLUDING ALL);
 CREATE TABLE switchgrid_test.billing (LIKE switchgrid.billing INCLUDING ALL);
 CREATE TABLE switchgrid_test.contracts (LIKE switchgrid.contracts INCLUDING ALL);
-COMMENT ON TABLE switchgrid_test.loadcurve IS 'Load curves of the test environment (dummy data); see switchgrid.loadcurve';
+COMMENT ON VIEW switchgrid_test.loadcurve IS 'Load curves of the test environment (dummy data); see switchgrid.loadcurve';
+COMMENT ON TABLE switchgrid_test.loadcurve_days IS 'Load curves of the test environment as stored; see switchgrid.loadcurve_days';
 COMMENT ON TABLE switchgrid_test.daily_energy IS 'Daily energies of the test environment (dummy data); see switchgrid.daily_energy';
 COMMENT ON TABLE switchgrid_test.max_power IS 'Daily maximum powers of the test environment (dummy data); see switchgrid.max_power';
 COMMENT ON TABLE switchgrid_test.indexes IS 'Daily indexes of the test environment (dummy data); see switchgrid.indexes';
@@ -515,7 +561,7 @@ SELECT pg_catalog.pg_extension_config_dump('switchgrid.max_power', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.indexes', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.billing', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.contracts', '');
-SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.loadcurve', '');
+SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.loadcurve_days', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.daily_energy', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.max_power', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.indexes', '');
@@ -866,6 +912,81 @@ BEGIN
     END IF;
 END $$;
 
+-- The points of a day of switchgrid.loadcurve_days ("old_*", as stored)
+-- with those of one more write ("new_*", by new_id at new_at) laid over
+-- them: a point of the new write replaces the stored one that starts at
+-- the same instant, the others stay.  The writes are renumbered oldest
+-- first; those left without a point are dropped.
+CREATE FUNCTION switchgrid.loadcurve_merge(
+    old_ids uuid[], old_ats timestamptz[], old_source smallint[],
+    old_ts timestamptz[], old_step integer[], old_power double precision[],
+    new_id uuid, new_at timestamptz,
+    new_ts timestamptz[], new_step integer[], new_power double precision[],
+    OUT request_ids uuid[], OUT fetched_ats timestamptz[], OUT source smallint[],
+    OUT ts timestamptz[], OUT step_s integer[], OUT power_w double precision[])
+LANGUAGE sql IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    WITH pts AS (
+        SELECT DISTINCT ON (a.o) a.o, a.s, a.w, a.rid, a.fat
+        FROM (SELECT n.o, n.s, n.w, new_id AS rid, new_at AS fat, 0 AS k
+              FROM unnest(new_ts, new_step, new_power) AS n(o, s, w)
+              UNION ALL
+              SELECT x.o, x.s, x.w, old_ids[COALESCE(x.i, 1)], old_ats[COALESCE(x.i, 1)], 1
+              FROM unnest(old_ts, old_step, old_power, old_source) AS x(o, s, w, i)) a
+        ORDER BY a.o, a.k),
+    writes AS (
+        SELECT rid, fat, (row_number() OVER (ORDER BY fat, rid))::smallint AS i
+        FROM pts GROUP BY rid, fat)
+    SELECT (SELECT array_agg(rid ORDER BY i) FROM writes),
+           (SELECT array_agg(fat ORDER BY i) FROM writes),
+           CASE WHEN (SELECT count(*) FROM writes) > 1 THEN array_agg(w.i ORDER BY p.o) END,
+           array_agg(p.o ORDER BY p.o), array_agg(p.s ORDER BY p.o), array_agg(p.w ORDER BY p.o)
+    FROM pts p JOIN writes w USING (rid, fat);
+$$;
+
+-- Writes load-curve points into target.loadcurve_days ("target" is
+-- switchgrid or switchgrid_test) as one write of request "req" at "at",
+-- merged day by day with the points already there (a point of this write
+-- replaces the one stored at the same instant; of two points of this
+-- write at the same instant, the later in the arrays wins).  Returns the
+-- points written.
+CREATE FUNCTION switchgrid.loadcurve_write(target text, req uuid, at timestamptz,
+                                           in_direction text, in_prms text[],
+                                           in_ts timestamptz[], in_step integer[],
+                                           in_power double precision[])
+RETURNS bigint
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    n bigint;
+BEGIN
+    EXECUTE format($q$
+    WITH pts AS MATERIALIZED (
+        SELECT DISTINCT ON (u.p, u.t) u.p, u.t, u.s, u.w,
+               (u.t AT TIME ZONE 'Europe/Paris')::date AS day
+        FROM unnest($1, $2, $3, $4) WITH ORDINALITY AS u(p, t, s, w, i)
+        ORDER BY u.p, u.t, u.i DESC),
+    ins AS (
+        INSERT INTO %I.loadcurve_days AS d
+            (prm, direction, day, request_ids, fetched_ats, ts, step_s, power_w)
+        SELECT p, $5, day, ARRAY[$6], ARRAY[$7],
+               array_agg(t ORDER BY t), array_agg(s ORDER BY t), array_agg(w ORDER BY t)
+        FROM pts GROUP BY p, day
+        ON CONFLICT (prm, direction, day) DO UPDATE
+        SET (request_ids, fetched_ats, source, ts, step_s, power_w) =
+            (SELECT * FROM switchgrid.loadcurve_merge(
+                d.request_ids, d.fetched_ats, d.source, d.ts, d.step_s, d.power_w,
+                EXCLUDED.request_ids[1], EXCLUDED.fetched_ats[1],
+                EXCLUDED.ts, EXCLUDED.step_s, EXCLUDED.power_w)))
+    SELECT count(*) FROM pts
+    $q$, target)
+    INTO n
+    USING in_prms, in_ts, in_step, in_power, in_direction, req, at;
+    RETURN n;
+END $$;
+
 -- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
 -- consolidated series per meter and direction, so an overlapping later order
 -- updates points in place.  in_ts is the start of each step, in_step its
@@ -888,20 +1009,11 @@ BEGIN
     IF NOT FOUND THEN
         RAISE EXCEPTION 'request % is not recorded', req;
     END IF;
-    EXECUTE format($q$
-    INSERT INTO %I.loadcurve AS t (prm, direction, ts, power_w, request_id, step_s)
-    SELECT DISTINCT ON (u.p, u.t)
-           u.p, CASE $1 WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
-           u.t, u.w, $2, u.s
-    FROM unnest($3, $4, $5, $6) WITH ORDINALITY AS u(p, t, w, s, i)
-    ORDER BY u.p, u.t, u.i DESC
-    ON CONFLICT (prm, direction, ts) DO UPDATE
-    SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now(),
-        step_s = EXCLUDED.step_s
-    $q$, CASE WHEN (SELECT o.test_env FROM switchgrid.orders o WHERE o.order_id = r.order_id)
-              THEN 'switchgrid_test' ELSE 'switchgrid' END)
-    USING r.direction, req, in_prms, in_ts, in_power, in_step;
-    GET DIAGNOSTICS n = ROW_COUNT;
+    n := switchgrid.loadcurve_write(
+        CASE WHEN (SELECT o.test_env FROM switchgrid.orders o WHERE o.order_id = r.order_id)
+             THEN 'switchgrid_test' ELSE 'switchgrid' END,
+        req, now(), CASE r.direction WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
+        in_prms, in_ts, in_step, in_power);
 
     UPDATE switchgrid.requests
     SET rows_stored = n, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
