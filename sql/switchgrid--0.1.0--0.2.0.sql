@@ -1445,6 +1445,16 @@ CREATE TABLE switchgrid.loadcurve_days (
 ) WITH (toast_tuple_target = 8160);
 -- a day of the whole fleet
 CREATE INDEX ON switchgrid.loadcurve_days (day);
+-- (commented before switchgrid_test's copy is made, which takes the comments)
+COMMENT ON COLUMN switchgrid.loadcurve_days.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.loadcurve_days.direction IS 'CONSUMPTION or INJECTION';
+COMMENT ON COLUMN switchgrid.loadcurve_days.day IS 'The Paris day (Enedis day) of the steps'' starts';
+COMMENT ON COLUMN switchgrid.loadcurve_days.request_ids IS 'The requests whose writes hold points of the day, oldest write first (switchgrid.requests)';
+COMMENT ON COLUMN switchgrid.loadcurve_days.fetched_ats IS 'When each of request_ids wrote them';
+COMMENT ON COLUMN switchgrid.loadcurve_days.ts IS 'Start of each step (UTC instants), ascending';
+COMMENT ON COLUMN switchgrid.loadcurve_days.step_s IS 'Length of each step, in seconds; NULL: unknown (a row kept from 0.1.0)';
+COMMENT ON COLUMN switchgrid.loadcurve_days.power_w IS 'Mean active power over each step, in W; NULL: no measure';
+COMMENT ON COLUMN switchgrid.loadcurve_days.source IS 'Index in request_ids of the write of each point; NULL: all of request_ids[1]';
 
 CREATE TABLE switchgrid_test.loadcurve_days (LIKE switchgrid.loadcurve_days INCLUDING ALL)
     WITH (toast_tuple_target = 8160);
@@ -1546,6 +1556,10 @@ BEGIN
                                            w.prms, w.ts, w.steps, w.powers);
     END LOOP;
 END $$;
+-- out of the extension first: that also takes them out of its list of
+-- configuration tables (a DROP TABLE alone would leave their oids there)
+ALTER EXTENSION switchgrid DROP TABLE switchgrid.loadcurve;
+ALTER EXTENSION switchgrid DROP TABLE switchgrid_test.loadcurve;
 DROP TABLE switchgrid.loadcurve;
 DROP TABLE switchgrid_test.loadcurve;
 -- One row per point, with the columns of the 0.1.0 table (and its Paris
@@ -1582,15 +1596,6 @@ COMMENT ON COLUMN switchgrid.loadcurve.wh IS 'Energy of the step, in Wh: power_w
 COMMENT ON COLUMN switchgrid.loadcurve.day IS 'The Paris day of the step''s start (Enedis day), as kept in switchgrid.loadcurve_days: a filter on it uses that table''s indexes';
 COMMENT ON TABLE switchgrid.loadcurve_days IS
 'Load curves as stored: one row per meter, direction and Paris day, the points in parallel arrays; read them through the view switchgrid.loadcurve';
-COMMENT ON COLUMN switchgrid.loadcurve_days.prm IS 'Delivery point (PRM, 14 digits)';
-COMMENT ON COLUMN switchgrid.loadcurve_days.direction IS 'CONSUMPTION or INJECTION';
-COMMENT ON COLUMN switchgrid.loadcurve_days.day IS 'The Paris day (Enedis day) of the steps'' starts';
-COMMENT ON COLUMN switchgrid.loadcurve_days.request_ids IS 'The requests whose writes hold points of the day, oldest write first (switchgrid.requests)';
-COMMENT ON COLUMN switchgrid.loadcurve_days.fetched_ats IS 'When each of request_ids wrote them';
-COMMENT ON COLUMN switchgrid.loadcurve_days.ts IS 'Start of each step (UTC instants), ascending';
-COMMENT ON COLUMN switchgrid.loadcurve_days.step_s IS 'Length of each step, in seconds; NULL: unknown (a row kept from 0.1.0)';
-COMMENT ON COLUMN switchgrid.loadcurve_days.power_w IS 'Mean active power over each step, in W; NULL: no measure';
-COMMENT ON COLUMN switchgrid.loadcurve_days.source IS 'Index in request_ids of the write of each point; NULL: all of request_ids[1]';
 
 COMMENT ON VIEW switchgrid_test.loadcurve IS 'Load curves of the test environment (dummy data); see switchgrid.loadcurve';
 COMMENT ON TABLE switchgrid_test.loadcurve_days IS 'Load curves of the test environment as stored; see switchgrid.loadcurve_days';
