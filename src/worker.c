@@ -4,13 +4,14 @@
  *	  finished and stores their results, and the shared state through which
  *	  backends hand it work.
  *
- * One worker per cluster, in switchgrid.database, on a primary only.  Each
- * round it reads what is due from the switchgrid.* tables (a short
- * transaction), talks to the API with no transaction open (many requests at
- * once on one libcurl multi handle), and records each result in its own
- * short transaction as soon as it is in.  Nothing is claimed on disk: a crash between the
- * network and the record simply means the same poll is made again after the
- * restart, and every record is an idempotent upsert.
+ * One worker per cluster, in switchgrid.database, on a primary only.  It is
+ * a pipeline: it keeps up to max_concurrency transfers in flight on one
+ * libcurl multi handle, with no transaction open, records each result in
+ * its own short transaction as soon as it is in, and claims what is due in
+ * the switchgrid.* tables (a short transaction) as slots free up.  A claim
+ * lives in the worker's memory only: a crash between the network and the
+ * record simply means the same poll is made again after the restart, and
+ * every record is an idempotent upsert.
  *
  * The worker never waits on a row another transaction holds.  It reads what
  * is due with SKIP LOCKED, and each record transaction first takes its row
