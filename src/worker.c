@@ -33,6 +33,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <signal.h>
 
 #include "access/xact.h"
@@ -113,6 +114,8 @@ PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
  */
 #define SG_LOOKUPS_PER_MINUTE 10
 #define SG_LOOKUP_FORGET_S 3600
+/* the next poll of an item a webhook named while it was in flight */
+#define SG_HURRIED_S 1.0
 
 /*
  * The worker's record transactions take their row locks without waiting
@@ -456,6 +459,7 @@ typedef struct SgWork
 	int			attempts;		/* polls or downloads so far */
 	int			failures;		/* failed in a row */
 	bool		test_env;		/* an Ask of the test environment */
+	bool		hurried;		/* a webhook named it while it was in flight */
 } SgWork;
 
 /* What became of an item once its answer came back. */
@@ -992,6 +996,41 @@ sg_excluded_ids(SgWorkKind kind, TimestampTz now)
 	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
+/* The ids of one kind in flight, as a uuid[] Datum. */
+static Datum
+sg_running_ids(SgWorkKind kind)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * (sg_nrunning[kind] + 1));
+	int			n = 0;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &sg_running)
+	{
+		SgWork	   *w = dlist_container(SgWork, node, iter.cur);
+
+		if (w->kind == kind && w->origin == SG_FROM_TABLE)
+			ids[n++] = sg_uuid_in(w->id);
+	}
+	Assert(n <= sg_nrunning[kind]);
+	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* Marks the Order or Ask in flight with this id as named by a webhook. */
+static void
+sg_mark_hurried(const char *id)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &sg_running)
+	{
+		SgWork	   *w = dlist_container(SgWork, node, iter.cur);
+
+		if (w->kind != SG_WORK_FETCH && w->origin == SG_FROM_TABLE &&
+			pg_strcasecmp(w->id, id) == 0)
+			w->hurried = true;
+	}
+}
+
 /*
  * Whether the budget allows looking up an unknown Order named by a
  * webhook; if so, it is spent.  A token bucket of SG_LOOKUPS_PER_MINUTE,
@@ -1044,6 +1083,31 @@ sg_take_webhook_hints(bool *more)
 	uint64		i;
 
 	sg_memo_prune(sg_looked_up, now);
+
+	/*
+	 * The hint for an item in flight would be lost: the events move only
+	 * the polls of items not due yet, and the answer on its way may be older
+	 * than the event.  Such an item is marked, and polled again soon after
+	 * its record (sg_record_success()).  These are among the events taken
+	 * just below.
+	 */
+	if (sg_nrunning[SG_WORK_ORDER] + sg_nrunning[SG_WORK_ASK] > 0)
+	{
+		Oid			htypes[3] = {UUIDARRAYOID, UUIDARRAYOID, INT4OID};
+		Datum		hvalues[3];
+
+		hvalues[0] = sg_running_ids(SG_WORK_ORDER);
+		hvalues[1] = sg_running_ids(SG_WORK_ASK);
+		hvalues[2] = Int32GetDatum(SG_READ_EVENTS);
+		if (SPI_execute_with_args("SELECT coalesce(order_id, ask_id)::text"
+								  " FROM (SELECT order_id, ask_id FROM switchgrid.webhook_events"
+								  "       WHERE handled_at IS NULL ORDER BY event_id LIMIT $3) e"
+								  " WHERE order_id = ANY ($1) OR ask_id = ANY ($2)",
+								  3, htypes, hvalues, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read webhook events");
+		for (i = 0; i < SPI_processed; i++)
+			sg_mark_hurried(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
 
 	values[0] = Int32GetDatum(SG_READ_EVENTS);
 	if (SPI_execute_with_args("SELECT id::text FROM switchgrid.take_webhook_events($1) AS id",
@@ -1285,12 +1349,14 @@ sg_record_success(SgWork *w, SgHttpJob *job)
 			else
 				sg_store_order(sg_response_for_id(resp, job->what, w->id),
 							   NULL, NULL,
-							   sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
+							   Min(sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
+								   w->hurried ? SG_HURRIED_S : DBL_MAX),
 							   sg_auto_fetch);
 			break;
 		case SG_WORK_ASK:
 			sg_store_ask(sg_response_for_id(resp, job->what, w->id),
-						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0), -1);
+						 Min(sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0),
+							 w->hurried ? SG_HURRIED_S : DBL_MAX), -1);
 			break;
 		case SG_WORK_FETCH:
 			sg_store_result(w->id, w->type, w->prm, resp);
