@@ -18,6 +18,7 @@
 
 #include <curl/curl.h>
 
+#include "lib/ilist.h"
 #include "mb/pg_wchar.h"
 #include "miscadmin.h"
 #include "pgstat.h"
@@ -318,7 +319,8 @@ sg_set_options(CURL *easy, SgHttpMethod method, const char *url,
  * The size cap, in kB, of one answer: switchgrid.max_response_size for
  * downloaded data, and at most SG_ANSWER_MAX_KB for anything else (an Order,
  * an Ask, a page of Asks, a search), so that the worker, which holds the
- * answers of a whole round at once, stays within a known budget.
+ * answers of all its transfers in flight at once, stays within a known
+ * budget.
  */
 static int
 sg_answer_limit_kb(int flags)
@@ -331,7 +333,7 @@ sg_answer_limit_kb(int flags)
 /*
  * Readies "at" for a new attempt on "easy": frees the previous attempt's
  * body, forgets its outcome, and sets every option of the request.  Every
- * attempt starts here, whether sg_perform() or sg_http_run_jobs() runs it.
+ * attempt starts here, whether sg_perform() or sg_http_job_start() runs it.
  */
 static void
 sg_attempt_start(SgAttempt *at, CURL *easy, SgHttpMethod method, const char *url,
@@ -1011,12 +1013,26 @@ sg_fetch_url(const char *url, const char *what)
 					  NULL, SG_HTTP_DATA, same_origin, what, NULL);
 }
 
-/* What a job keeps while it runs. */
+/*
+ * What a job keeps while it runs: its own easy handle and header list (with
+ * the token, wiped at the end), the token to blank in its answer, and its
+ * place in the list of transfers in flight.  Allocated in the memory
+ * context that was current when the job started, where its answer goes too.
+ */
 typedef struct SgJobState
 {
+	dlist_node	node;			/* in sg_jobs_running */
+	SgHttpJob  *job;
 	CURL	   *easy;
+	struct curl_slist *headers;
+	char	   *token;			/* sent with it, or NULL */
+	MemoryContext cxt;
 	SgAttempt	at;
 } SgJobState;
+
+/* The worker's transfers in flight, on sg_multi. */
+static dlist_head sg_jobs_running = DLIST_STATIC_INIT(sg_jobs_running);
+static int	sg_jobs_nrunning = 0;
 
 /*
  * Turns a finished transfer into the job's response or error.  The error is
@@ -1077,147 +1093,167 @@ sg_job_refuse_url(SgHttpJob *job)
 	job->retry_after_ms = -1;
 }
 
-/*
- * When the last request of sg_http_run_jobs() started.  Kept across calls:
- * the rate limit holds across the worker's rounds, not only within one.
- */
-static TimestampTz sg_jobs_last_start = 0;
-
-void
-sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel, int per_second,
-				 SgJobDoneFn done, void *done_arg)
+/* Releases what a job holds outside PostgreSQL's allocator, token wiped. */
+static void
+sg_job_release(SgJobState *js)
 {
-	struct curl_slist *volatile api_headers = NULL;
-	struct curl_slist *volatile plain_headers = NULL;
-	struct curl_slist *volatile test_headers = NULL;
-	char	   *volatile token = NULL;
-	volatile int next = 0;
+	if (js->easy != NULL)
+	{
+		curl_multi_remove_handle(sg_multi, js->easy);
+		curl_easy_cleanup(js->easy);
+		js->easy = NULL;
+	}
+	if (js->headers != NULL)
+		sg_free_headers(js->headers);
+	js->headers = NULL;
+	if (js->token != NULL)
+		sg_forget_token(js->token);
+	js->token = NULL;
+}
 
-	if (njobs == 0)
-		return;
+bool
+sg_http_job_start(SgHttpJob *job)
+{
+	SgJobState *volatile js;
+
 	sg_curl_setup();
+	job->resp = NULL;
+	job->error = NULL;
+	job->retry_after_ms = -1;
+	js = palloc0(sizeof(SgJobState));
+	js->job = job;
+	js->cxt = CurrentMemoryContext;
+	job->priv = js;
+	if (!job->send_token && !sg_data_url_allowed(job->url))
+	{
+		/* refused like sg_fetch_url() refuses it, and never sent */
+		sg_job_refuse_url(job);
+		return false;
+	}
 
 	PG_TRY();
 	{
-		int			parallel = Max(max_parallel, 1);
-		int			active = 0;
-		long		gap_us = per_second > 0 ? 1000000L / per_second : 0;
 		char	   *tok = NULL;
 
-		api_headers = sg_build_headers(SG_HTTP_GET, 0, true, &tok);
-		token = tok;
-		/* for the Asks recorded as created in the test environment */
-		test_headers = sg_build_headers(SG_HTTP_GET, SG_HTTP_TEST_ENV_ALWAYS, true, &tok);
-		sg_forget_token(tok);
-		plain_headers = sg_build_headers(SG_HTTP_GET, 0, false, NULL);
-
-		while (next < njobs || active > 0)
-		{
-			int			running;
-			int			queued;
-			CURLMsg    *msg;
-			long		wait_ms = SG_POLL_MS;
-
-			/* start what the concurrency and rate limits allow */
-			while (next < njobs && active < parallel)
-			{
-				SgHttpJob  *job = &jobs[next];
-				SgJobState *js;
-				TimestampTz now = GetCurrentTimestamp();
-
-				if (gap_us > 0 && sg_jobs_last_start != 0 && now - sg_jobs_last_start < gap_us)
-				{
-					wait_ms = Min(wait_ms, (gap_us - (now - sg_jobs_last_start)) / 1000 + 1);
-					break;
-				}
-				js = palloc0(sizeof(SgJobState));
-				job->priv = js;
-				if (!job->send_token && !sg_data_url_allowed(job->url))
-				{
-					/* refused like sg_fetch_url() refuses it, and never sent */
-					sg_job_refuse_url(job);
-					next++;
-					if (done != NULL)
-						done(job, done_arg);
-					continue;
-				}
-				js->easy = curl_easy_init();
-				if (js->easy == NULL)
-					ereport(ERROR,
-							(errcode(ERRCODE_OUT_OF_MEMORY),
-							 errmsg("could not create an HTTP client")));
-				sg_attempt_start(&js->at, js->easy, SG_HTTP_GET, job->url, NULL,
-								 !job->send_token ? plain_headers :
-								 (job->flags & SG_HTTP_TEST_ENV) ? test_headers : api_headers,
-								 !job->send_token, job->flags);
-				curl_easy_setopt(js->easy, CURLOPT_PRIVATE, (void *) job);
-				next++;			/* from here on, cleaned up on error */
-				if (curl_multi_add_handle(sg_multi, js->easy) != CURLM_OK)
-					ereport(ERROR,
-							(errcode(ERRCODE_SYSTEM_ERROR),
-							 errmsg("could not start an HTTP request")));
-				sg_jobs_last_start = now;
-				active++;
-			}
-
-			pgstat_report_wait_start(PG_WAIT_EXTENSION);
-			(void) curl_multi_perform(sg_multi, &running);
-			pgstat_report_wait_end();
-			while ((msg = curl_multi_info_read(sg_multi, &queued)) != NULL)
-			{
-				SgHttpJob  *job;
-				SgJobState *js;
-
-				if (msg->msg != CURLMSG_DONE)
-					continue;
-				curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &job);
-				js = (SgJobState *) job->priv;
-				js->at.code = msg->data.result;
-				curl_multi_remove_handle(sg_multi, js->easy);
-				sg_finish_job(job, token);
-				curl_easy_cleanup(js->easy);
-				js->easy = NULL;
-				active--;
-				if (done != NULL)
-					done(job, done_arg);
-			}
-			if (active > 0 || next < njobs)
-			{
-				pgstat_report_wait_start(PG_WAIT_EXTENSION);
-				(void) curl_multi_poll(sg_multi, NULL, 0, (int) Max(wait_ms, 1), NULL);
-				pgstat_report_wait_end();
-			}
-			CHECK_FOR_INTERRUPTS();
-			if (!PostmasterIsAlive())
-				proc_exit(1);
-		}
+		/* an Ask created in the test environment is polled there, whatever the setting now */
+		js->headers = sg_build_headers(SG_HTTP_GET,
+									   (job->flags & SG_HTTP_TEST_ENV) ? SG_HTTP_TEST_ENV_ALWAYS : 0,
+									   job->send_token, &tok);
+		js->token = tok;
+		js->easy = curl_easy_init();
+		if (js->easy == NULL)
+			ereport(ERROR,
+					(errcode(ERRCODE_OUT_OF_MEMORY),
+					 errmsg("could not create an HTTP client")));
+		sg_attempt_start(&js->at, js->easy, SG_HTTP_GET, job->url, NULL, js->headers,
+						 !job->send_token, job->flags);
+		curl_easy_setopt(js->easy, CURLOPT_PRIVATE, (void *) js);
+		if (curl_multi_add_handle(sg_multi, js->easy) != CURLM_OK)
+			ereport(ERROR,
+					(errcode(ERRCODE_SYSTEM_ERROR),
+					 errmsg("could not start an HTTP request")));
 	}
-	PG_FINALLY();
+	PG_CATCH();
 	{
-		int			i;
-
-		/* detach whatever an error left running */
-		for (i = 0; i < next; i++)
-		{
-			SgJobState *js = (SgJobState *) jobs[i].priv;
-
-			if (js != NULL && js->easy != NULL)
-			{
-				curl_multi_remove_handle(sg_multi, js->easy);
-				curl_easy_cleanup(js->easy);
-				js->easy = NULL;
-			}
-		}
-		if (api_headers != NULL)
-			sg_free_headers(api_headers);
-		if (plain_headers != NULL)
-			sg_free_headers(plain_headers);
-		if (test_headers != NULL)
-			sg_free_headers(test_headers);
-		if (token != NULL)
-			sg_forget_token(token);
+		sg_job_release(js);
+		PG_RE_THROW();
 	}
 	PG_END_TRY();
+	js->at.started = true;
+	dlist_push_tail(&sg_jobs_running, &js->node);
+	sg_jobs_nrunning++;
+	return true;
+}
+
+int
+sg_http_jobs_running(void)
+{
+	return sg_jobs_nrunning;
+}
+
+/*
+ * Hands every finished transfer to "done", after releasing its handle and
+ * headers.  Returns how many there were.
+ */
+static int
+sg_http_jobs_collect(SgJobDoneFn done, void *done_arg)
+{
+	CURLMsg    *msg;
+	int			queued;
+	int			finished = 0;
+
+	while ((msg = curl_multi_info_read(sg_multi, &queued)) != NULL)
+	{
+		SgJobState *js;
+		SgHttpJob  *job;
+		MemoryContext old;
+		char	   *token;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **) &js);
+		job = js->job;
+		js->at.code = msg->data.result;
+		js->at.done = true;
+		dlist_delete(&js->node);
+		sg_jobs_nrunning--;
+		Assert(sg_jobs_nrunning >= 0);
+		curl_multi_remove_handle(sg_multi, js->easy);
+
+		old = MemoryContextSwitchTo(js->cxt);
+		/* without it in the request, the token is still blanked in the answer */
+		token = js->token != NULL ? js->token : sg_token_or_null();
+		sg_finish_job(job, token);
+		if (js->token == NULL && token != NULL)
+			sg_forget_token(token);
+		sg_job_release(js);
+		MemoryContextSwitchTo(old);
+
+		finished++;
+		done(job, done_arg);
+	}
+	return finished;
+}
+
+int
+sg_http_jobs_drive(long timeout_ms, SgJobDoneFn done, void *done_arg)
+{
+	int			running;
+	int			finished;
+
+	if (sg_jobs_nrunning == 0)
+		return 0;
+	pgstat_report_wait_start(PG_WAIT_EXTENSION);
+	(void) curl_multi_perform(sg_multi, &running);
+	pgstat_report_wait_end();
+	finished = sg_http_jobs_collect(done, done_arg);
+	if (finished == 0 && sg_jobs_nrunning > 0 && timeout_ms > 0)
+	{
+		pgstat_report_wait_start(PG_WAIT_EXTENSION);
+		(void) curl_multi_poll(sg_multi, NULL, 0,
+							   (int) Min(timeout_ms, (long) SG_POLL_MS), NULL);
+		(void) curl_multi_perform(sg_multi, &running);
+		pgstat_report_wait_end();
+		finished = sg_http_jobs_collect(done, done_arg);
+	}
+	if (!PostmasterIsAlive())
+		proc_exit(1);
+	return finished;
+}
+
+void
+sg_http_jobs_abort(void)
+{
+	dlist_mutable_iter iter;
+
+	dlist_foreach_modify(iter, &sg_jobs_running)
+	{
+		SgJobState *js = dlist_container(SgJobState, node, iter.cur);
+
+		dlist_delete(&js->node);
+		sg_job_release(js);
+	}
+	sg_jobs_nrunning = 0;
 }
 
 char *

@@ -77,8 +77,10 @@ extern SgHttpResponse *sg_api_post(const char *path, const char *body, int flags
 extern SgHttpResponse *sg_fetch_url(const char *url, const char *what);
 
 /*
- * One GET of a batch run by sg_http_run_jobs(): the worker's way of talking
- * to the API, many transfers at once on one libcurl multi handle.
+ * One GET of the worker, its way of talking to the API: many transfers at
+ * once on the backend's multi handle, each started on its own
+ * (sg_http_job_start()) and handed back as soon as it ends
+ * (sg_http_jobs_drive()), while the others go on.
  */
 typedef struct SgHttpJob
 {
@@ -89,7 +91,7 @@ typedef struct SgHttpJob
 	bool		send_token;
 	int			flags;			/* SG_HTTP_ALLOW_404, SG_HTTP_TEST_ENV, SG_HTTP_DATA */
 	/* a job sent without the token must have a URL sg_fetch_url() accepts */
-	/* set by sg_http_run_jobs() */
+	/* set when it ends */
 	SgHttpResponse *resp;		/* on success */
 	struct ErrorData *error;	/* otherwise: what sg_api_call() would raise */
 	long		retry_after_ms; /* the server's Retry-After, or -1 */
@@ -97,21 +99,38 @@ typedef struct SgHttpJob
 	void	   *priv;
 } SgHttpJob;
 
-/* Called by sg_http_run_jobs() for each job as soon as it has its outcome. */
+/* Called by sg_http_jobs_drive() for each job as soon as it has its outcome. */
 typedef void (*SgJobDoneFn) (SgHttpJob *job, void *arg);
 
 /*
- * Runs the jobs, at most "max_parallel" at a time and starting at most
- * "per_second" per second (0: no limit).  Each job is tried once: a failure
- * is returned in job->error, never raised, so the caller can schedule its
- * own retry.  Must be called outside a transaction.  Interrupts (SIGTERM)
- * are honoured within SG_POLL_MS.  "done", if not NULL, is called with each
- * job as soon as it has finished, while the others go on (they are not
- * driven during the call): the caller can record it, with a transaction of
- * its own, and free its body, without waiting for the slowest job.
+ * Starts one job, tried once: a failure is returned in job->error when it
+ * ends, never raised, so the caller can schedule its own retry.  Everything
+ * the job allocates, its answer included, goes in the current memory
+ * context, which must live until the job has ended (or
+ * sg_http_jobs_abort()).  Returns false, with job->error set, for a URL
+ * sg_fetch_url() would refuse: that job is never sent and has ended
+ * already.  Raises an error, with nothing left running, if the job cannot
+ * start (no token configured, say).  Must be called outside a transaction.
  */
-extern void sg_http_run_jobs(SgHttpJob *jobs, int njobs, int max_parallel,
-							 int per_second, SgJobDoneFn done, void *done_arg);
+extern bool sg_http_job_start(SgHttpJob *job);
+
+/* How many started jobs have not ended yet. */
+extern int	sg_http_jobs_running(void);
+
+/*
+ * Drives the jobs in flight, waiting at most "timeout_ms" (and at most
+ * SG_POLL_MS) for one to end, and calls "done" with each that ended, as
+ * soon as it has: the caller can record it, with a transaction of its own,
+ * and free its memory, while the others wait in libcurl.  Returns how many
+ * ended.  Must be called outside a transaction.
+ */
+extern int	sg_http_jobs_drive(long timeout_ms, SgJobDoneFn done, void *done_arg);
+
+/*
+ * Detaches every job in flight, without an outcome; to be called before
+ * their memory goes, when an error ends the caller's work.
+ */
+extern void sg_http_jobs_abort(void);
 
 /*
  * Blanks, in place, every copy of the API token in "text".  Never raises an

@@ -4,13 +4,14 @@
  *	  finished and stores their results, and the shared state through which
  *	  backends hand it work.
  *
- * One worker per cluster, in switchgrid.database, on a primary only.  Each
- * round it reads what is due from the switchgrid.* tables (a short
- * transaction), talks to the API with no transaction open (many requests at
- * once on one libcurl multi handle), and records each result in its own
- * short transaction as soon as it is in.  Nothing is claimed on disk: a crash between the
- * network and the record simply means the same poll is made again after the
- * restart, and every record is an idempotent upsert.
+ * One worker per cluster, in switchgrid.database, on a primary only.  It is
+ * a pipeline: it keeps up to max_concurrency transfers in flight on one
+ * libcurl multi handle, with no transaction open, records each result in
+ * its own short transaction as soon as it is in, and claims what is due in
+ * the switchgrid.* tables (a short transaction) as slots free up.  A claim
+ * lives in the worker's memory only: a crash between the network and the
+ * record simply means the same poll is made again after the restart, and
+ * every record is an idempotent upsert.
  *
  * The worker never waits on a row another transaction holds.  It reads what
  * is due with SKIP LOCKED, and each record transaction first takes its row
@@ -32,6 +33,7 @@
  */
 #include "postgres.h"
 
+#include <float.h>
 #include <signal.h>
 
 #include "access/xact.h"
@@ -39,6 +41,7 @@
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
 #include "executor/spi.h"
+#include "lib/ilist.h"
 #include "miscadmin.h"
 #include "pgstat.h"
 #include "postmaster/bgworker.h"
@@ -82,19 +85,36 @@ PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
  */
 #define SG_ROLLED_BACK_QUEUE SG_MAX_ORDERS_PER_XACT_LIMIT
 #define SG_WANTED_QUEUE 16			/* Orders switchgrid_wait() asks for */
-#define SG_ROUND_LIMIT 64			/* Asks, and Orders, polled per round */
 /*
- * Downloads per round.  An answer is kept from the end of its transfer to
- * its record (sg_job_done(), at once), and the transfers of a round are
+ * Downloads in flight.  An answer is kept from the end of its transfer to
+ * its record (sg_job_done(), at once), and the transfers in flight are
  * buffered at the same time; a download may be as large as
  * switchgrid.max_response_size: their caps sum to at most
- * SG_ROUND_FETCH_BUDGET_KB (at least one download, at most 16).  Orders and
- * Asks have a cap of 4 MB each (http.h).
+ * SG_FETCH_BUDGET_KB (at least one download).  Orders and Asks have a cap
+ * of 4 MB each (http.h), and at most max_concurrency transfers are in
+ * flight.
  */
-#define SG_ROUND_FETCH_BUDGET_KB (256 * 1024)
-#define SG_ROUND_FETCHES \
-	Max(1, Min(16, SG_ROUND_FETCH_BUDGET_KB / Max(sg_max_response_kb, 1)))
-#define SG_ROUND_EVENTS 1000		/* webhook events taken per round */
+#define SG_FETCH_BUDGET_KB (256 * 1024)
+#define SG_FETCH_SLOTS Max(1, SG_FETCH_BUDGET_KB / Max(sg_max_response_kb, 1))
+#define SG_READ_EVENTS 1000			/* webhook events taken per read */
+
+/*
+ * The pipeline (see sg_worker_step()).  While transfers are in flight the
+ * worker wakes at least every SG_NOTICE_MS to see whether a backend set its
+ * latch (work was handed over or placed); after a record, it reads the
+ * tables again no sooner than SG_REREAD_MS after its last read, since a
+ * record may have made something due (the download of a finished Order).
+ */
+#define SG_NOTICE_MS 20
+#define SG_REREAD_MS 100
+
+/*
+ * max_requests_per_second = N spaces the starts of requests by (1 s +
+ * SG_RATE_SLACK_US) / N: N + 1 requests never start within a second, with
+ * a margin for the network, which can bring requests started apart closer
+ * together on arrival, where the API counts them.
+ */
+#define SG_RATE_SLACK_US (50 * 1000)
 
 /*
  * The budget of webhooks: unknown Orders named by committed webhook events
@@ -104,6 +124,8 @@ PGDLLEXPORT void switchgrid_worker_main(Datum main_arg);
  */
 #define SG_LOOKUPS_PER_MINUTE 10
 #define SG_LOOKUP_FORGET_S 3600
+/* the next poll of an item a webhook named while it was in flight */
+#define SG_HURRIED_S 1.0
 
 /*
  * The worker's record transactions take their row locks without waiting
@@ -556,9 +578,16 @@ typedef enum SgWorkOrigin
 	SG_FROM_WEBHOOK				/* an unknown Order a webhook named: one look-up */
 } SgWorkOrigin;
 
-/* One thing to look at in a round. */
+/*
+ * One thing to look at: claimed (in the worker's memory only), then in
+ * flight, then recorded.  Everything about it, its answer included, lives
+ * in its own memory context, deleted once it is recorded.
+ */
 typedef struct SgWork
 {
+	dlist_node	node;			/* in sg_waiting_polls, _fetches or sg_running */
+	MemoryContext cxt;
+	SgHttpJob	job;
 	SgWorkKind	kind;
 	SgWorkOrigin origin;
 	char	   *id;
@@ -569,6 +598,7 @@ typedef struct SgWork
 	int			attempts;		/* polls or downloads so far */
 	int			failures;		/* failed in a row */
 	bool		test_env;		/* an Ask of the test environment */
+	bool		hurried;		/* a webhook named it while it was in flight */
 } SgWork;
 
 /* What became of an item once its answer came back. */
@@ -628,12 +658,6 @@ static const char *const sg_due_sql[SG_WORK_KINDS] = {
 	"        d.type, d.data_url, d.prm"
 	" FROM due d LEFT JOIN free f USING (request_id)",
 };
-
-static int
-sg_due_limit(SgWorkKind kind)
-{
-	return kind == SG_WORK_FETCH ? SG_ROUND_FETCHES : SG_ROUND_LIMIT;
-}
 
 /*
  * The worker's own memory of items, by kind and id, with a time:
@@ -766,22 +790,6 @@ sg_memo_earliest(HTAB *memo, TimestampTz after)
 		if (m->until > after)
 			t = Min(t, m->until);
 	return t;
-}
-
-/* The ids of one kind whose time has not come, as a uuid[] Datum. */
-static Datum
-sg_memo_waiting_ids(HTAB *memo, SgWorkKind kind, TimestampTz now)
-{
-	HASH_SEQ_STATUS seq;
-	SgMemo	   *m;
-	Datum	   *ids = palloc(sizeof(Datum) * (hash_get_num_entries(memo) + 1));
-	int			n = 0;
-
-	hash_seq_init(&seq, memo);
-	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
-		if (m->key.kind == kind && m->until > now)
-			ids[n++] = sg_uuid_in(m->key.id);
-	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 }
 
 /* Puts an item off: 0.5 s, doubling up to poll_interval. */
@@ -999,15 +1007,171 @@ sg_take_handed_over(MemoryContext cxt)
 	}
 }
 
+/*
+ * The pipeline: items claimed and waiting for a slot (polls of Orders and
+ * Asks on one list, downloads, which have fewer slots, on another), and
+ * items in flight.  A claim lives in the worker's memory only: a worker
+ * that exits loses it, and the item is due in its table still.  Each item
+ * has its own memory context under sg_items_cxt.
+ */
+static dlist_head sg_waiting_polls = DLIST_STATIC_INIT(sg_waiting_polls);
+static dlist_head sg_waiting_fetches = DLIST_STATIC_INIT(sg_waiting_fetches);
+static dlist_head sg_running = DLIST_STATIC_INIT(sg_running);
+static int	sg_nwaiting_polls = 0;
+static int	sg_nwaiting_fetches = 0;
+static int	sg_nclaimed[SG_WORK_KINDS];	/* waiting or in flight, per kind */
+static int	sg_nrunning[SG_WORK_KINDS];	/* in flight, per kind */
+static MemoryContext sg_items_cxt = NULL;
+static MemoryContext sg_scratch_cxt = NULL; /* reset at every step */
+
+/* When to read the tables again, and when the last request started. */
+static bool sg_read_now = true;		/* as soon as there is room */
+static TimestampTz sg_next_read_at = 0;
+static TimestampTz sg_last_read_at = 0;
+static TimestampTz sg_last_start = 0;
+
+static int
+sg_nrunning_total(void)
+{
+	return sg_nrunning[SG_WORK_ORDER] + sg_nrunning[SG_WORK_ASK] + sg_nrunning[SG_WORK_FETCH];
+}
+
+/* Downloads in flight at most: SG_FETCH_SLOTS, within max_concurrency. */
+static int
+sg_fetch_slots(void)
+{
+	return Min(SG_FETCH_SLOTS, Max(sg_max_concurrency, 1));
+}
+
+/*
+ * A new item, in a memory context of its own (where its id is copied),
+ * not claimed yet.
+ */
 static SgWork *
 sg_new_work(SgWorkKind kind, SgWorkOrigin origin, const char *id)
 {
-	SgWork	   *w = palloc0(sizeof(SgWork));
+	MemoryContext cxt = AllocSetContextCreate(sg_items_cxt, "switchgrid item",
+											  ALLOCSET_SMALL_SIZES);
+	SgWork	   *w = MemoryContextAllocZero(cxt, sizeof(SgWork));
 
+	w->cxt = cxt;
 	w->kind = kind;
 	w->origin = origin;
-	w->id = pstrdup(id);
+	w->id = MemoryContextStrdup(cxt, id);
 	return w;
+}
+
+/* A copy of "value" (which may be NULL) in the item's context. */
+static char *
+sg_work_strdup(SgWork *w, const char *value)
+{
+	return value ? MemoryContextStrdup(w->cxt, value) : NULL;
+}
+
+/* Puts an item in line for a slot. */
+static void
+sg_claim(SgWork *w)
+{
+	if (w->kind == SG_WORK_FETCH)
+	{
+		dlist_push_tail(&sg_waiting_fetches, &w->node);
+		sg_nwaiting_fetches++;
+	}
+	else
+	{
+		dlist_push_tail(&sg_waiting_polls, &w->node);
+		sg_nwaiting_polls++;
+	}
+	sg_nclaimed[w->kind]++;
+}
+
+/*
+ * Forgets every claim, after an error ended the worker's work: the
+ * transfers in flight must have been detached first (sg_http_jobs_abort()).
+ * The items are due in their tables still.
+ */
+static void
+sg_forget_claims(void)
+{
+	dlist_init(&sg_waiting_polls);
+	dlist_init(&sg_waiting_fetches);
+	dlist_init(&sg_running);
+	sg_nwaiting_polls = sg_nwaiting_fetches = 0;
+	memset(sg_nclaimed, 0, sizeof(sg_nclaimed));
+	memset(sg_nrunning, 0, sizeof(sg_nrunning));
+	MemoryContextReset(sg_items_cxt);
+	sg_read_now = true;
+}
+
+/*
+ * The ids of one kind a read must pass over, as a uuid[] Datum: those held
+ * in memory whose time has not come, and those claimed (waiting or in
+ * flight).
+ */
+static Datum
+sg_excluded_ids(SgWorkKind kind, TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	SgMemo	   *m;
+	dlist_head *lists[3] = {&sg_waiting_polls, &sg_waiting_fetches, &sg_running};
+	Datum	   *ids = palloc(sizeof(Datum) *
+							 (hash_get_num_entries(sg_held) + sg_nclaimed[kind] + 1));
+	int			n = 0;
+	int			i;
+
+	hash_seq_init(&seq, sg_held);
+	while ((m = (SgMemo *) hash_seq_search(&seq)) != NULL)
+		if (m->key.kind == kind && m->until > now)
+			ids[n++] = sg_uuid_in(m->key.id);
+	for (i = 0; i < (int) lengthof(lists); i++)
+	{
+		dlist_iter	iter;
+
+		dlist_foreach(iter, lists[i])
+		{
+			SgWork	   *w = dlist_container(SgWork, node, iter.cur);
+
+			if (w->kind == kind)
+				ids[n++] = sg_uuid_in(w->id);
+		}
+	}
+	Assert(n <= hash_get_num_entries(sg_held) + sg_nclaimed[kind]);
+	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* The ids of one kind in flight, as a uuid[] Datum. */
+static Datum
+sg_running_ids(SgWorkKind kind)
+{
+	Datum	   *ids = palloc(sizeof(Datum) * (sg_nrunning[kind] + 1));
+	int			n = 0;
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &sg_running)
+	{
+		SgWork	   *w = dlist_container(SgWork, node, iter.cur);
+
+		if (w->kind == kind && w->origin == SG_FROM_TABLE)
+			ids[n++] = sg_uuid_in(w->id);
+	}
+	Assert(n <= sg_nrunning[kind]);
+	return PointerGetDatum(construct_array(ids, n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+}
+
+/* Marks the Order or Ask in flight with this id as named by a webhook. */
+static void
+sg_mark_hurried(const char *id)
+{
+	dlist_iter	iter;
+
+	dlist_foreach(iter, &sg_running)
+	{
+		SgWork	   *w = dlist_container(SgWork, node, iter.cur);
+
+		if (w->kind != SG_WORK_FETCH && w->origin == SG_FROM_TABLE &&
+			pg_strcasecmp(w->id, id) == 0)
+			w->hurried = true;
+	}
 }
 
 /*
@@ -1049,36 +1213,59 @@ sg_lookup_allowed(const char *order_id, TimestampTz now, bool *dropped)
  * Takes the webhook events of committed transactions (inside the read
  * transaction): switchgrid.take_webhook_events() marks them handled and
  * moves the polls of the known items they name; the unknown Orders it
- * returns are looked up within the budget.  Sets *more if events are left.
+ * returns are claimed for a look-up, within the budget.  Sets *more if
+ * events are left.
  */
-static List *
-sg_take_webhook_hints(List *work, MemoryContext cxt, bool *more)
+static void
+sg_take_webhook_hints(bool *more)
 {
 	Oid			types[1] = {INT4OID};
 	Datum		values[1];
 	TimestampTz now = GetCurrentTimestamp();
 	int			dropped = 0;
 	uint64		i;
-	MemoryContext old;
 
 	sg_memo_prune(sg_looked_up, now);
 
-	values[0] = Int32GetDatum(SG_ROUND_EVENTS);
+	/*
+	 * The hint for an item in flight would be lost: the events move only
+	 * the polls of items not due yet, and the answer on its way may be older
+	 * than the event.  Such an item is marked, and polled again soon after
+	 * its record (sg_record_success()).  These are among the events taken
+	 * just below.
+	 */
+	if (sg_nrunning[SG_WORK_ORDER] + sg_nrunning[SG_WORK_ASK] > 0)
+	{
+		Oid			htypes[3] = {UUIDARRAYOID, UUIDARRAYOID, INT4OID};
+		Datum		hvalues[3];
+
+		hvalues[0] = sg_running_ids(SG_WORK_ORDER);
+		hvalues[1] = sg_running_ids(SG_WORK_ASK);
+		hvalues[2] = Int32GetDatum(SG_READ_EVENTS);
+		if (SPI_execute_with_args("SELECT coalesce(order_id, ask_id)::text"
+								  " FROM (SELECT order_id, ask_id FROM switchgrid.webhook_events"
+								  "       WHERE handled_at IS NULL ORDER BY event_id LIMIT $3) e"
+								  " WHERE order_id = ANY ($1) OR ask_id = ANY ($2)",
+								  3, htypes, hvalues, NULL, true, 0) != SPI_OK_SELECT)
+			elog(ERROR, "could not read webhook events");
+		for (i = 0; i < SPI_processed; i++)
+			sg_mark_hurried(SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1));
+	}
+
+	values[0] = Int32GetDatum(SG_READ_EVENTS);
 	if (SPI_execute_with_args("SELECT id::text FROM switchgrid.take_webhook_events($1) AS id",
 							  1, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not take webhook events");
-	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		char	   *id = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
 		bool		over_budget;
 
 		if (sg_lookup_allowed(id, now, &over_budget))
-			work = lappend(work, sg_new_work(SG_WORK_ORDER, SG_FROM_WEBHOOK, id));
+			sg_claim(sg_new_work(SG_WORK_ORDER, SG_FROM_WEBHOOK, id));
 		else if (over_budget)
 			dropped++;
 	}
-	MemoryContextSwitchTo(old);
 	if (dropped > 0)
 		ereport(LOG,
 				(errmsg("switchgrid worker: %d unknown orders named by webhooks were not looked up",
@@ -1091,7 +1278,6 @@ sg_take_webhook_hints(List *work, MemoryContext cxt, bool *more)
 		elog(ERROR, "could not read webhook events");
 	if (SPI_processed > 0)
 		*more = true;
-	return work;
 }
 
 /*
@@ -1113,27 +1299,25 @@ sg_hold(SgWorkKind kind, const char *id, bool locked)
 }
 
 /*
- * Reads the items of one kind that are due (inside the read transaction).
- * Those another transaction holds are not polled at all but held.  Sets
- * *more if the kind hit its limit.
+ * Claims at most "limit" items of one kind that are due (inside the read
+ * transaction), passing over those claimed already and those held.  Those
+ * another transaction holds are not polled at all but held.  Sets *more if
+ * the kind hit its limit.
  */
-static List *
-sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, MemoryContext cxt,
-				 bool *more)
+static void
+sg_read_due_kind(SgWorkKind kind, TimestampTz now, int limit, bool *more)
 {
 	Oid			types[2] = {INT4OID, UUIDARRAYOID};
 	Datum		values[2];
 	uint64		i;
-	MemoryContext old;
 
-	values[0] = Int32GetDatum(sg_due_limit(kind));
-	values[1] = sg_memo_waiting_ids(sg_held, kind, now);
+	values[0] = Int32GetDatum(limit);
+	values[1] = sg_excluded_ids(kind, now);
 	if (SPI_execute_with_args(sg_due_sql[kind], 2, types, values, NULL, false, 0) != SPI_OK_SELECT)
 		elog(ERROR, "could not read pending work");
-	if (SPI_processed == (uint64) sg_due_limit(kind))
+	if (SPI_processed == (uint64) limit)
 		*more = true;
 
-	old = MemoryContextSwitchTo(cxt);
 	for (i = 0; i < SPI_processed; i++)
 	{
 		HeapTuple	tup = SPI_tuptable->vals[i];
@@ -1156,42 +1340,115 @@ sg_read_due_kind(List *work, SgWorkKind kind, TimestampTz now, MemoryContext cxt
 			w->test_env = DatumGetBool(SPI_getbinval(tup, desc, 5, &isnull));
 		else if (kind == SG_WORK_FETCH)
 		{
-			w->type = SPI_getvalue(tup, desc, 5);
-			w->data_url = SPI_getvalue(tup, desc, 6);
-			w->prm = SPI_getvalue(tup, desc, 7);
+			w->type = sg_work_strdup(w, SPI_getvalue(tup, desc, 5));
+			w->data_url = sg_work_strdup(w, SPI_getvalue(tup, desc, 6));
+			w->prm = sg_work_strdup(w, SPI_getvalue(tup, desc, 7));
 		}
-		work = lappend(work, w);
+		sg_claim(w);
 	}
-	MemoryContextSwitchTo(old);
-	return work;
 }
 
 /*
- * Reads, in one short transaction, what this round is to do: the hints of
- * committed webhooks, then the due Orders, Asks and downloads.  The list is
- * allocated in the current memory context (the round's).  Sets *more if
- * something was left for the next round.
+ * When the next item not claimed nor held is due, at most poll_interval
+ * from now (inside the read transaction).
  */
-static List *
-sg_read_due(bool *more)
+static TimestampTz
+sg_next_due_at(TimestampTz now)
+{
+	Oid			types[4] = {UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID, BOOLOID};
+	Datum		values[4];
+	/*
+	 * A held item whose time has come is due in its table again (the query
+	 * below sees it) or is not due at all any more: only the times still to
+	 * come count.  A handed-over Order not written yet is due whenever its
+	 * time has come.
+	 */
+	TimestampTz soonest = Min(sg_memo_earliest(sg_held, now),
+							  sg_memo_earliest(sg_handed, DT_NOBEGIN));
+	long		ms = sg_poll_interval_ms;
+	bool		isnull;
+	Datum		d;
+
+	values[0] = sg_excluded_ids(SG_WORK_ORDER, now);
+	values[1] = sg_excluded_ids(SG_WORK_ASK, now);
+	values[2] = sg_excluded_ids(SG_WORK_FETCH, now);
+	values[3] = BoolGetDatum(sg_auto_fetch);
+
+	if (SPI_execute_with_args("SELECT (extract(epoch FROM least("
+							  " (SELECT min(next_poll_at) FROM switchgrid.orders"
+							  "   WHERE order_id <> ALL ($1)),"
+							  " (SELECT min(next_poll_at) FROM switchgrid.asks"
+							  "   WHERE ask_id <> ALL ($2)),"
+							  " (SELECT min(next_fetch_at) FROM switchgrid.requests"
+							  "   WHERE $4 AND fetched_at IS NULL AND request_id <> ALL ($3))"
+							  ") - now()) * 1000)::float8",
+							  4, types, values, NULL, true, 1) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			ms = (long) Max(0, Min((double) ms, DatumGetFloat8(d)));
+	}
+	if (soonest != DT_NOEND)
+		ms = Max(0, Min(ms, (long) ((soonest - now) / 1000) + 1));
+	return now + (TimestampTz) ms * 1000;
+}
+
+/*
+ * Whether the lines are short enough to claim more: half of max_concurrency
+ * polls, or half of the download slots, or fewer, are waiting.  Claiming
+ * up to twice the slots, in batches, keeps the reads few (one for many
+ * records) and the slots full.
+ */
+static bool
+sg_room_to_claim(void)
+{
+	if (sg_nwaiting_polls <= Max(sg_max_concurrency, 1) / 2)
+		return true;
+	return sg_auto_fetch && sg_nwaiting_fetches <= sg_fetch_slots() / 2;
+}
+
+/*
+ * Reads, in one short transaction, what there is to claim: the hints of
+ * committed webhooks, then the due Orders, Asks and downloads, each kind up
+ * to twice its slots in all (claimed already included).  Then sets when to
+ * read again: at once if something was left, else when the next item is
+ * due.
+ */
+static void
+sg_read_due(TimestampTz now)
 {
 	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz now = GetCurrentTimestamp();
-	List	   *work = NIL;
+	int			maxc = Max(sg_max_concurrency, 1);
+	int			limits[SG_WORK_KINDS];
+	bool		more = false;
+	TimestampTz next = 0;
+	int			k;
+
+	limits[SG_WORK_ORDER] = 2 * maxc - sg_nclaimed[SG_WORK_ORDER];
+	limits[SG_WORK_ASK] = 2 * maxc - sg_nclaimed[SG_WORK_ASK];
+	limits[SG_WORK_FETCH] = sg_auto_fetch ? 2 * sg_fetch_slots() - sg_nclaimed[SG_WORK_FETCH] : 0;
 
 	sg_begin();
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
-	/* each reads into the round's context: SPI's is gone at SPI_finish() */
-	work = sg_take_webhook_hints(work, cxt, more);
-	work = sg_read_due_kind(work, SG_WORK_ORDER, now, cxt, more);
-	work = sg_read_due_kind(work, SG_WORK_ASK, now, cxt, more);
-	if (sg_auto_fetch)
-		work = sg_read_due_kind(work, SG_WORK_FETCH, now, cxt, more);
+	sg_take_webhook_hints(&more);
+	/*
+	 * A kind without room is read again soon after one of its items is
+	 * recorded (SG_REREAD_MS), which is when it has room again.
+	 */
+	for (k = 0; k < SG_WORK_KINDS; k++)
+		if (limits[k] > 0)
+			sg_read_due_kind((SgWorkKind) k, now, limits[k], &more);
+	if (!more)
+		next = sg_next_due_at(now);
 	SPI_finish();
 	sg_commit();
 	MemoryContextSwitchTo(cxt);
-	return work;
+
+	sg_last_read_at = now;
+	sg_read_now = more;
+	sg_next_read_at = more ? now + (TimestampTz) sg_poll_interval_ms * 1000 : next;
 }
 
 /*
@@ -1235,12 +1492,14 @@ sg_record_success(SgWork *w, SgHttpJob *job)
 			else
 				sg_store_order(sg_response_for_id(resp, job->what, w->id),
 							   NULL, NULL,
-							   sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
+							   Min(sg_backoff_s(0.5, w->attempts, sg_poll_interval_ms / 1000.0),
+								   w->hurried ? SG_HURRIED_S : DBL_MAX),
 							   sg_auto_fetch);
 			break;
 		case SG_WORK_ASK:
 			sg_store_ask(sg_response_for_id(resp, job->what, w->id),
-						 sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0), -1);
+						 Min(sg_backoff_s(1.0, w->attempts, 2 * sg_poll_interval_ms / 1000.0),
+							 w->hurried ? SG_HURRIED_S : DBL_MAX), -1);
 			break;
 		case SG_WORK_FETCH:
 			sg_store_result(w->id, w->type, w->prm, resp);
@@ -1410,154 +1669,177 @@ sg_build_job(SgWork *w, SgHttpJob *job)
 	}
 }
 
-/* Milliseconds until the next item is due, at most poll_interval. */
-static long
-sg_next_due_ms(void)
-{
-	Oid			types[4] = {UUIDARRAYOID, UUIDARRAYOID, UUIDARRAYOID, BOOLOID};
-	Datum		values[4];
-	MemoryContext cxt = CurrentMemoryContext;
-	TimestampTz now = GetCurrentTimestamp();
-	/*
-	 * A held item whose time has come is due in its table again (the query
-	 * below sees it) or is not due at all any more: only the times still to
-	 * come count.  A handed-over Order not written yet is due whenever its
-	 * time has come.
-	 */
-	TimestampTz soonest = Min(sg_memo_earliest(sg_held, now),
-							  sg_memo_earliest(sg_handed, DT_NOBEGIN));
-	long		ms = sg_poll_interval_ms;
-	bool		isnull;
-	Datum		d;
-
-	values[0] = sg_memo_waiting_ids(sg_held, SG_WORK_ORDER, now);
-	values[1] = sg_memo_waiting_ids(sg_held, SG_WORK_ASK, now);
-	values[2] = sg_memo_waiting_ids(sg_held, SG_WORK_FETCH, now);
-	values[3] = BoolGetDatum(sg_auto_fetch);
-
-	sg_begin();
-	if (SPI_connect() != SPI_OK_CONNECT)
-		elog(ERROR, "SPI_connect failed");
-	if (SPI_execute_with_args("SELECT (extract(epoch FROM least("
-							  " (SELECT min(next_poll_at) FROM switchgrid.orders"
-							  "   WHERE order_id <> ALL ($1)),"
-							  " (SELECT min(next_poll_at) FROM switchgrid.asks"
-							  "   WHERE ask_id <> ALL ($2)),"
-							  " (SELECT min(next_fetch_at) FROM switchgrid.requests"
-							  "   WHERE $4 AND fetched_at IS NULL AND request_id <> ALL ($3))"
-							  ") - now()) * 1000)::float8",
-							  4, types, values, NULL, true, 1) == SPI_OK_SELECT &&
-		SPI_processed == 1)
-	{
-		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
-		if (!isnull)
-			ms = (long) Max(0, Min((double) ms, DatumGetFloat8(d)));
-	}
-	SPI_finish();
-	sg_commit();
-	MemoryContextSwitchTo(cxt);
-
-	if (soonest != DT_NOEND)
-		ms = Max(0, Min(ms, (long) ((soonest - now) / 1000) + 1));
-	return ms;
-}
-
-
-/* A round's items and their jobs, for sg_job_done(). */
-typedef struct SgRound
-{
-	SgWork	  **work;			/* work[i] is looked at by jobs[i] */
-	SgHttpJob  *jobs;
-	int			njobs;
-	MemoryContext cxt;
-} SgRound;
-
 /*
- * Records the outcome of one job as soon as it is in, in its own short
- * transaction, while the round's other transfers wait in libcurl: a slow
- * transfer does not hold back what the others brought.
+ * Records the outcome of one item as soon as its transfer has ended, in its
+ * own short transaction, while the other transfers wait in libcurl, then
+ * frees everything the item held, its answer included (a load curve can be
+ * megabytes).  Its slot is free from here on.
  */
 static void
 sg_job_done(SgHttpJob *job, void *arg)
 {
-	SgRound    *round = (SgRound *) arg;
-	int			i = (int) (job - round->jobs);
+	SgWork	   *w = (SgWork *) ((char *) job - offsetof(SgWork, job));
 	MemoryContext old = CurrentMemoryContext;
 
-	Assert(i >= 0 && i < round->njobs);
+	Assert(&w->job == job);
+	Assert(sg_nrunning[w->kind] > 0 && sg_nclaimed[w->kind] > 0);
 	CHECK_FOR_INTERRUPTS();
-	sg_remember_outcome(round->work[i], sg_record_outcome(round->work[i], job, round->cxt));
-	/* a load curve can be megabytes: give it back at once */
-	if (job->resp != NULL)
-		pfree(job->resp->body);
-	sg_take_handed_over(round->cxt);
+	dlist_delete(&w->node);
+	sg_nrunning[w->kind]--;
+	sg_nclaimed[w->kind]--;
+	sg_remember_outcome(w, sg_record_outcome(w, job, w->cxt));
+	MemoryContextSwitchTo(sg_scratch_cxt);
+	sg_take_handed_over(sg_scratch_cxt);
 	MemoryContextSwitchTo(old);
+	MemoryContextDelete(w->cxt);
+	/* the record may have made something due: read again soon */
+	sg_next_read_at = Min(sg_next_read_at,
+						  sg_last_read_at + (TimestampTz) SG_REREAD_MS * 1000);
 }
 
 /*
- * One round: read what is due, ask the API, record.  Returns the next sleep.
- * Everything it allocates goes in "cxt", reset by the caller.
+ * Starts what waits, as long as there is a free slot (downloads first, if
+ * one of theirs is free) and max_requests_per_second allows.  Returns 0, or
+ * the microseconds the rate limit makes the next start wait.
  */
 static long
-sg_worker_round(MemoryContext cxt)
+sg_start_what_fits(void)
 {
-	List	   *work;
-	bool		more = false;
-	int			n,
-				i,
-				counts[SG_WORK_KINDS] = {0};
-	SgHttpJob  *jobs;
-	ListCell   *lc;
-	TimestampTz now = GetCurrentTimestamp();
-	SgRound		round;
+	int			maxc = Max(sg_max_concurrency, 1);
+	long		gap_us = sg_max_requests_per_second > 0 ?
+		(USECS_PER_SEC + SG_RATE_SLACK_US) / sg_max_requests_per_second : 0;
 
-	MemoryContextSwitchTo(cxt);
-
-	/* 1. chores; forget held items not seen for a while (deleted, say) */
-	sg_expire_webhook_events();
-	sg_memo_prune(sg_held, now - (TimestampTz) SG_LOOKUP_FORGET_S * USECS_PER_SEC);
-
-	/* 2. what is due: handed over by backends (made durable first), webhook hints, the tables */
-	sg_take_handed_over(cxt);
-	work = sg_read_due(&more);
-	n = list_length(work);
-	if (n == 0)
-		return sg_next_due_ms();
-
-	/* 3. the API, with no transaction open */
-	jobs = palloc0(sizeof(SgHttpJob) * n);
-	i = 0;
-	foreach(lc, work)
+	while (sg_nrunning_total() < maxc)
 	{
-		SgWork	   *w = (SgWork *) lfirst(lc);
+		dlist_head *from;
+		SgWork	   *w;
+		TimestampTz now;
+		MemoryContext old;
+		bool		started;
 
-		sg_build_job(w, &jobs[i++]);
-		counts[w->kind]++;
+		if (sg_nwaiting_fetches > 0 && sg_nrunning[SG_WORK_FETCH] < sg_fetch_slots())
+		{
+			from = &sg_waiting_fetches;
+			sg_nwaiting_fetches--;
+		}
+		else if (sg_nwaiting_polls > 0)
+		{
+			from = &sg_waiting_polls;
+			sg_nwaiting_polls--;
+		}
+		else
+			break;
+
+		/* the spacing holds across everything the worker sends */
+		now = GetCurrentTimestamp();
+		if (gap_us > 0 && sg_last_start != 0 && now - sg_last_start < gap_us)
+		{
+			if (from == &sg_waiting_fetches)
+				sg_nwaiting_fetches++;
+			else
+				sg_nwaiting_polls++;
+			return gap_us - (long) (now - sg_last_start);
+		}
+
+		w = dlist_container(SgWork, node, dlist_pop_head_node(from));
+		dlist_push_tail(&sg_running, &w->node);
+		sg_nrunning[w->kind]++;
+		old = MemoryContextSwitchTo(w->cxt);
+		sg_build_job(w, &w->job);
+		started = sg_http_job_start(&w->job);
+		MemoryContextSwitchTo(old);
+		if (started)
+			sg_last_start = now;
+		else
+			sg_job_done(&w->job, NULL);		/* refused, never sent */
 	}
-	pgstat_report_activity(STATE_RUNNING,
-						   psprintf("switchgrid: polling %d orders and %d asks, downloading %d results",
-									counts[SG_WORK_ORDER], counts[SG_WORK_ASK],
-									counts[SG_WORK_FETCH]));
-	/* 4. each outcome in its own short transaction, as soon as it is in */
-	round.work = palloc(sizeof(SgWork *) * n);
-	i = 0;
-	foreach(lc, work)
-		round.work[i++] = (SgWork *) lfirst(lc);
-	round.jobs = jobs;
-	round.njobs = n;
-	round.cxt = cxt;
-	sg_http_run_jobs(jobs, n, sg_max_concurrency, sg_max_requests_per_second,
-					 sg_job_done, &round);
-	pgstat_report_activity(STATE_IDLE, "switchgrid: idle");
-	pgstat_report_stat(false);
+	return 0;
+}
 
-	return more ? 0 : sg_next_due_ms();
+/* Says in pg_stat_activity what is in flight, when that changed. */
+static void
+sg_report_progress(bool force)
+{
+	static int	reported[SG_WORK_KINDS] = {-1, -1, -1};
+
+	if (!force && memcmp(reported, sg_nrunning, sizeof(reported)) == 0)
+		return;
+	memcpy(reported, sg_nrunning, sizeof(reported));
+	if (sg_nrunning_total() == 0)
+		pgstat_report_activity(STATE_IDLE, "switchgrid: idle");
+	else
+		pgstat_report_activity(STATE_RUNNING,
+							   psprintf("switchgrid: polling %d orders and %d asks, downloading %d results",
+										sg_nrunning[SG_WORK_ORDER], sg_nrunning[SG_WORK_ASK],
+										sg_nrunning[SG_WORK_FETCH]));
+}
+
+/*
+ * One step of the pipeline: take what backends handed over; claim what is
+ * due when the lines are short and a read is due (a backend woke the
+ * worker, the last read left something, the next item's time came, or a
+ * record may have made something due); start what the slots and the rate
+ * limit allow; then drive the transfers for a moment, recording each as
+ * soon as it ends.  No transaction is open while a transfer is driven.
+ * Returns how long the worker may sleep on its latch: 0 while transfers
+ * are in flight (the step waited in libcurl already).
+ */
+static long
+sg_worker_step(void)
+{
+	TimestampTz now;
+	long		rate_wait_us;
+	bool		chores = false;
+
+	MemoryContextSwitchTo(sg_scratch_cxt);
+	MemoryContextReset(sg_scratch_cxt);
+
+	/* handed over by backends: made durable first */
+	sg_take_handed_over(sg_scratch_cxt);
+
+	now = GetCurrentTimestamp();
+	if ((sg_read_now || now >= sg_next_read_at) && sg_room_to_claim())
+	{
+		/* chores; forget held items not seen for a while (deleted, say) */
+		sg_expire_webhook_events();
+		sg_memo_prune(sg_held, now - (TimestampTz) SG_LOOKUP_FORGET_S * USECS_PER_SEC);
+		MemoryContextSwitchTo(sg_scratch_cxt);
+		sg_read_due(now);
+		chores = true;
+	}
+
+	rate_wait_us = sg_start_what_fits();
+	sg_report_progress(chores);
+
+	if (sg_nrunning_total() == 0)
+	{
+		pgstat_report_stat(false);
+		now = GetCurrentTimestamp();
+		/* only the rate limit holds back what waits */
+		if (sg_nwaiting_polls + sg_nwaiting_fetches > 0)
+			return Max(1, rate_wait_us / 1000 + 1);
+		if (sg_read_now)
+			return 0;
+		return (long) Max(0, Min((sg_next_read_at - now) / 1000 + 1,
+								 (TimestampTz) sg_poll_interval_ms));
+	}
+
+	(void) sg_http_jobs_drive(rate_wait_us > 0 ? Min(SG_NOTICE_MS, rate_wait_us / 1000 + 1)
+							  : SG_NOTICE_MS,
+							  sg_job_done, NULL);
+	pgstat_report_stat(false);
+	/* a backend handed work over, or placed an Order: look at once */
+	if (MyLatch->is_set)
+	{
+		ResetLatch(MyLatch);
+		sg_read_now = true;
+	}
+	return 0;
 }
 
 void
 switchgrid_worker_main(Datum main_arg)
 {
-	MemoryContext round_cxt;
 	volatile bool said_waiting = false;
 	volatile bool said_standby = false;
 
@@ -1584,8 +1866,10 @@ switchgrid_worker_main(Datum main_arg)
 	SpinLockRelease(&sg_shared->mutex);
 	pgstat_report_appname("switchgrid worker");
 
-	round_cxt = AllocSetContextCreate(TopMemoryContext, "switchgrid worker round",
-									  ALLOCSET_DEFAULT_SIZES);
+	sg_items_cxt = AllocSetContextCreate(TopMemoryContext, "switchgrid worker items",
+										 ALLOCSET_DEFAULT_SIZES);
+	sg_scratch_cxt = AllocSetContextCreate(TopMemoryContext, "switchgrid worker scratch",
+										   ALLOCSET_DEFAULT_SIZES);
 	sg_held = sg_memo_create("switchgrid held items");
 	sg_handed = sg_memo_create("switchgrid handed-over orders");
 	sg_looked_up = sg_memo_create("switchgrid webhook look-ups");
@@ -1612,7 +1896,9 @@ switchgrid_worker_main(Datum main_arg)
 			said_standby = true;
 			sg_set_active(false);
 		}
-		else if (!sg_extension_installed())
+		/* while it has work in hand, the worker goes on with it */
+		else if (sg_nclaimed[SG_WORK_ORDER] + sg_nclaimed[SG_WORK_ASK] +
+				 sg_nclaimed[SG_WORK_FETCH] == 0 && !sg_extension_installed())
 		{
 			if (!said_waiting)
 				ereport(LOG,
@@ -1632,33 +1918,41 @@ switchgrid_worker_main(Datum main_arg)
 			sg_set_active(true);
 			PG_TRY();
 			{
-				sleep_ms = sg_worker_round(round_cxt);
+				sleep_ms = sg_worker_step();
 			}
 			PG_CATCH();
 			{
 				/*
-				 * A round that fails as a whole (no token configured, say) is
-				 * logged and tried again after poll_interval, rather than
-				 * making the worker exit and restart in a loop.
+				 * A step that fails as a whole (no token configured, a read
+				 * that fails) is logged and tried again after poll_interval,
+				 * rather than making the worker exit and restart in a loop.
+				 * What was claimed or in flight is dropped: it is due in its
+				 * table still.
 				 */
 				MemoryContextSwitchTo(TopMemoryContext);
 				EmitErrorReport();
 				FlushErrorState();
 				if (IsTransactionState() || IsAbortedTransactionBlockState())
 					AbortCurrentTransaction();
-				pgstat_report_activity(STATE_IDLE, "switchgrid: idle");
+				sg_http_jobs_abort();
+				sg_forget_claims();
+				MemoryContextReset(sg_scratch_cxt);
+				sg_report_progress(true);
 				sleep_ms = sg_poll_interval_ms;
 			}
 			PG_END_TRY();
 			MemoryContextSwitchTo(TopMemoryContext);
-			MemoryContextReset(round_cxt);
 		}
 
 		if (sleep_ms > 0)
 		{
-			(void) WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
-							 sleep_ms, PG_WAIT_EXTENSION);
+			int			rc;
+
+			rc = WaitLatch(MyLatch, WL_LATCH_SET | WL_TIMEOUT | WL_EXIT_ON_PM_DEATH,
+						   sleep_ms, PG_WAIT_EXTENSION);
 			ResetLatch(MyLatch);
+			if (rc & WL_LATCH_SET)
+				sg_read_now = true;
 		}
 	}
 }
