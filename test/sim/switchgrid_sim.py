@@ -1175,6 +1175,7 @@ class Simulator:
         self.data_base = "http://127.0.0.1"
         self._last_ms = 0
         self.max_page_size = config.max_page_size
+        self.latency_ms = config.latency_ms
         self._clear_everything()
         self._clear_logs()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -1204,6 +1205,7 @@ class Simulator:
         with self.lock:
             self.faults = []
             self.max_page_size = self.config.max_page_size
+            self.latency_ms = self.config.latency_ms
             self._clear_logs()
             if everything:
                 self._clear_everything()
@@ -2079,7 +2081,8 @@ class SimHandler(BaseHTTPRequestHandler):
         if zone != "control":
             entry = self._log_arrival(zone, path, query, auth, body)
             # Latency and delays wait on the stop event: a shutdown cuts them short.
-            if zone == "api" and sim.config.latency_ms and sim.stopping.wait(sim.config.latency_ms / 1000.0):
+            latency_ms = sim.latency_ms
+            if zone == "api" and latency_ms and sim.stopping.wait(latency_ms / 1000.0):
                 self.close_connection = True
                 return
             fault = sim.take_fault(zone, self.command, path)
@@ -2308,16 +2311,24 @@ class SimHandler(BaseHTTPRequestHandler):
             if method == "POST":
                 if not isinstance(doc, dict):
                     raise bad_request("the body must be a JSON object")
-                check_keys(doc, [], (), ("max_page_size",))
+                check_keys(doc, [], (), ("max_page_size", "latency_ms"))
                 size = doc.get("max_page_size")
                 if size is not None and (type(size) is not int or size < 1):
                     raise bad_request("max_page_size must be a positive integer or null",
                                       path=["max_page_size"])
+                latency = doc.get("latency_ms", 0)
+                if type(latency) is not int or not 0 <= latency <= 600000:
+                    raise bad_request("latency_ms must be an integer from 0 to 600000",
+                                      path=["latency_ms"])
                 with sim.lock:
-                    sim.max_page_size = size
+                    if "max_page_size" in doc:
+                        sim.max_page_size = size
+                    if "latency_ms" in doc:
+                        sim.latency_ms = latency
             if method in ("GET", "POST"):
                 with sim.lock:
-                    return json_response(200, {"max_page_size": sim.max_page_size})
+                    return json_response(200, {"max_page_size": sim.max_page_size,
+                                               "latency_ms": sim.latency_ms})
         if route == "/log" and method == "GET":
             return json_response(200, sim.log_snapshot())
         if route == "/webhooks" and method == "GET":
