@@ -329,12 +329,13 @@ def storage():
             JOIN pg_depend d ON d.classid = 'pg_rewrite'::regclass AND d.objid = w.oid
                              AND d.refclassid = 'pg_class'::regclass AND d.refobjid <> b.rel),
         leaf AS (
-            SELECT DISTINCT t.relid AS rel FROM base b, pg_partition_tree(b.rel) t
-            JOIN pg_class c ON c.oid = t.relid
-            WHERE c.relkind IN ('r', 'm'))
+            -- a partitioned table: its partitions; a plain table: itself
+            SELECT DISTINCT COALESCE(t.relid, b.rel) AS rel
+            FROM base b LEFT JOIN LATERAL pg_partition_tree(b.rel) t ON true)
         SELECT sum(pg_relation_size(l.rel) + pg_indexes_size(l.rel)
                    + COALESCE(pg_total_relation_size(NULLIF(c.reltoastrelid, 0)), 0))
-        FROM leaf l JOIN pg_class c ON c.oid = l.rel""")
+        FROM leaf l JOIN pg_class c ON c.oid = l.rel
+        WHERE c.relkind IN ('r', 'm')""")
     return float(size), int(psql("SELECT count(*) FROM switchgrid.loadcurve"))
 
 

@@ -1361,10 +1361,12 @@ GRANT EXECUTE ON FUNCTION switchgrid.worker_follows() TO PUBLIC;
 -- same", and either way record_order() would leave the row as it is.
 CREATE FUNCTION switchgrid.order_unchanged(o jsonb, do_fetch boolean DEFAULT true)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT COALESCE((
+BEGIN
+    -- plpgsql, not sql: its plan is kept for the session, not made per call
+    RETURN COALESCE((
         SELECT t.raw = o AND t.failures = 0 AND t.last_error IS NULL
                -- a terminal answer clears next_poll_at
                AND NOT (t.next_poll_at IS NOT NULL
@@ -1391,7 +1393,7 @@ AS $$
                                    OR (q.status = 'SUCCESS' AND q.fetched_at IS NULL))))
         FROM switchgrid.orders t
         WHERE t.order_id = (o->>'id')::uuid), false);
-$$;
+END $$;
 
 REVOKE ALL ON FUNCTION switchgrid.order_unchanged(jsonb, boolean) FROM PUBLIC;
 COMMENT ON COLUMN switchgrid.orders.updated_at IS 'When an answer last changed the row (a look-up that finds nothing new writes nothing)';

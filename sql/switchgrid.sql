@@ -857,10 +857,12 @@ END $$;
 -- same", and either way record_order() would leave the row as it is.
 CREATE FUNCTION switchgrid.order_unchanged(o jsonb, do_fetch boolean DEFAULT true)
 RETURNS boolean
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-    SELECT COALESCE((
+BEGIN
+    -- plpgsql, not sql: its plan is kept for the session, not made per call
+    RETURN COALESCE((
         SELECT t.raw = o AND t.failures = 0 AND t.last_error IS NULL
                -- a terminal answer clears next_poll_at
                AND NOT (t.next_poll_at IS NOT NULL
@@ -887,7 +889,7 @@ AS $$
                                    OR (q.status = 'SUCCESS' AND q.fetched_at IS NULL))))
         FROM switchgrid.orders t
         WHERE t.order_id = (o->>'id')::uuid), false);
-$$;
+END $$;
 
 -- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
 -- consolidated series per meter and direction, so an overlapping later order
