@@ -350,6 +350,9 @@ def main():
     out_csv = sys.argv[1]
     print("switchgrid benchmark, %s; %s" % (time.strftime("%Y-%m-%d %H:%M:%S %Z"),
                                             psql("SELECT version()")), flush=True)
+    with open("/proc/loadavg") as f:
+        print("load average before the run: %s (nproc %d)" % (" ".join(f.read().split()[:3]),
+                                                             os.cpu_count()), flush=True)
     setup()
     place(1, "switchgrid_request('C68', ARRAY['%s'])" % PRM)
     wait_all_finished("true")
