@@ -317,7 +317,11 @@ def loadcurve_figures():
 
 
 def storage():
-    """Bytes (heap, toast, indexes) of the relations holding switchgrid.loadcurve's points, and points."""
+    """Bytes (heap, toast, indexes) of the relations holding switchgrid.loadcurve's points, and points.
+
+    A bench/storage.sql, if the tree has one, says it instead: psql -At runs it,
+    and the last two values it prints are the bytes and the points.
+    """
     script = os.path.join(os.path.dirname(os.path.abspath(__file__)), "storage.sql")
     if os.path.exists(script):
         out = subprocess.run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", "-f", script],
