@@ -383,9 +383,9 @@ COMMENT ON COLUMN switchgrid.orders.created_at IS 'When the Order was created';
 COMMENT ON COLUMN switchgrid.orders.finished_at IS 'When the Order was terminal and every result stored; NULL until then';
 COMMENT ON COLUMN switchgrid.orders.raw IS 'The Order as the API last returned it';
 COMMENT ON COLUMN switchgrid.orders.first_seen IS 'When the Order was first recorded here';
-COMMENT ON COLUMN switchgrid.orders.updated_at IS 'When the Order was last looked up';
-COMMENT ON COLUMN switchgrid.orders.next_poll_at IS 'When the worker looks at it again; NULL: nothing left to wait for';
-COMMENT ON COLUMN switchgrid.orders.polls IS 'Successful look-ups, a count';
+COMMENT ON COLUMN switchgrid.orders.updated_at IS 'When an answer last changed the row (a look-up that finds nothing new writes nothing)';
+COMMENT ON COLUMN switchgrid.orders.next_poll_at IS 'When the worker looks at it again (a poll that changed nothing is put off in the worker''s memory instead); NULL: nothing left to wait for';
+COMMENT ON COLUMN switchgrid.orders.polls IS 'Look-ups whose answer changed the row, a count';
 COMMENT ON COLUMN switchgrid.orders.failures IS 'Failed look-ups in a row, a count';
 COMMENT ON COLUMN switchgrid.orders.last_error IS 'The last look-up''s error; NULL after a success';
 
@@ -985,6 +985,48 @@ BEGIN
     INTO n
     USING in_prms, in_ts, in_step, in_power, in_direction, req, at;
     RETURN n;
+-- Whether recording this answer of GET /order/{id} would change nothing: the
+-- row holds the same answer, there is no failure to clear, no download given
+-- up that a look-up starts afresh, and nothing left for check_order_finished().
+-- switchgrid_order_status(), switchgrid_wait() and the worker's polls ask it
+-- first and then write nothing at all (no row lock, no new row version, no
+-- WAL): updated_at and polls only move when an answer changes something.  It
+-- takes no lock: an answer racing with another look-up is "older" or "the
+-- same", and either way record_order() would leave the row as it is.
+CREATE FUNCTION switchgrid.order_unchanged(o jsonb, do_fetch boolean DEFAULT true)
+RETURNS boolean
+LANGUAGE plpgsql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+BEGIN
+    -- plpgsql, not sql: its plan is kept for the session, not made per call
+    RETURN COALESCE((
+        SELECT t.raw = o AND t.failures = 0 AND t.last_error IS NULL
+               -- a terminal answer clears next_poll_at
+               AND NOT (t.next_poll_at IS NOT NULL
+                        AND o->>'status' IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED'))
+               -- every request recorded as this answer has it
+               AND (SELECT count(*) FROM switchgrid.requests q WHERE q.order_id = t.order_id)
+                   = jsonb_array_length(CASE WHEN jsonb_typeof(o->'requests') = 'array'
+                                             THEN o->'requests' ELSE '[]' END)
+               AND NOT EXISTS (
+                   SELECT 1 FROM switchgrid.requests q
+                   WHERE q.order_id = t.order_id
+                     AND (q.raw IS DISTINCT FROM o->'requests'->q.position
+                          OR (q.next_fetch_at IS NULL
+                              AND (q.failures <> 0
+                                   OR (do_fetch AND q.status = 'SUCCESS'
+                                       AND q.fetched_at IS NULL)))))
+               -- a finished order that is not marked so yet
+               AND NOT (do_fetch AND t.finished_at IS NULL
+                        AND t.status IN ('SUCCESS', 'SOME_REQUESTS_FAILED', 'ADDRESS_CHECK_FAILED')
+                        AND NOT EXISTS (
+                            SELECT 1 FROM switchgrid.requests q
+                            WHERE q.order_id = t.order_id
+                              AND (q.status NOT IN ('SUCCESS', 'FAILED')
+                                   OR (q.status = 'SUCCESS' AND q.fetched_at IS NULL))))
+        FROM switchgrid.orders t
+        WHERE t.order_id = (o->>'id')::uuid), false);
 END $$;
 
 -- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one

@@ -19,6 +19,7 @@
 #include "miscadmin.h"
 #include "utils/guc.h"
 #include "utils/snapmgr.h"
+#include "utils/memutils.h"
 #include "utils/syscache.h"
 #include "utils/tuplestore.h"
 
@@ -45,6 +46,65 @@ sg_schema_owner(void)
 }
 
 /*
+ * Plans of the statements run here, kept for the life of the backend: the
+ * statements come from a closed set of literals in the C code, and parsing
+ * and planning them anew cost a status look-up about a third of its time.
+ * The plan cache replans them when what they use changes (ALTER EXTENSION
+ * UPDATE, say), and they always run with the same search_path.  Past
+ * SG_MAX_PLANS distinct statements, the others run unplanned, as before.
+ */
+#define SG_MAX_PLANS 48
+#define SG_PLAN_MAX_ARGS 8
+
+typedef struct SgPlan
+{
+	char	   *sql;			/* in TopMemoryContext */
+	int			nargs;
+	Oid			types[SG_PLAN_MAX_ARGS];
+	SPIPlanPtr	plan;
+} SgPlan;
+
+static SgPlan sg_plans[SG_MAX_PLANS];
+static int	sg_nplans = 0;
+
+/*
+ * The kept plan of "sql" with these argument types, prepared now if it is
+ * new (inside SPI), or NULL if the statement is not to be kept.
+ */
+static SPIPlanPtr
+sg_plan_for(const char *sql, int nargs, Oid *types)
+{
+	SgPlan	   *p;
+	SPIPlanPtr	plan;
+	int			i;
+
+	if (nargs > SG_PLAN_MAX_ARGS)
+		return NULL;
+	for (i = 0; i < sg_nplans; i++)
+	{
+		p = &sg_plans[i];
+		if (p->nargs == nargs && strcmp(p->sql, sql) == 0 &&
+			(nargs == 0 || memcmp(p->types, types, sizeof(Oid) * nargs) == 0))
+			return p->plan;
+	}
+	if (sg_nplans >= SG_MAX_PLANS)
+		return NULL;
+	plan = SPI_prepare(sql, nargs, types);
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	p = &sg_plans[sg_nplans];
+	p->sql = MemoryContextStrdup(TopMemoryContext, sql);
+	p->nargs = nargs;
+	if (nargs > 0)
+		memcpy(p->types, types, sizeof(Oid) * nargs);
+	p->plan = plan;
+	sg_nplans++;
+	return plan;
+}
+
+/*
  * The body of sg_spi_as_owner() and sg_spi_rows_as_owner(): runs "sql" as
  * the owner and, with "store", copies the first desc->natts columns of each
  * row there.
@@ -59,6 +119,7 @@ sg_spi_run_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	int			save_nestlevel;
 	int			rc;
 	uint64		processed;
+	SPIPlanPtr	plan;
 
 	/*
 	 * Run as the owner, in a security-restricted operation and with a
@@ -78,19 +139,22 @@ sg_spi_run_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 
 	if (SPI_connect() != SPI_OK_CONNECT)
 		elog(ERROR, "SPI_connect failed");
+	plan = sg_plan_for(sql, nargs, types);
 	if (latest)
 	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
+		if (plan == NULL)
+			plan = SPI_prepare(sql, nargs, types);
 		if (plan == NULL)
 			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
 		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
 								  InvalidSnapshot, false, false, 0);
 	}
+	else if (plan != NULL)
+		rc = SPI_execute_plan(plan, values, nulls, false, 0);
 	else
 		rc = SPI_execute_with_args(sql, nargs, types, values, nulls, false, 0);
 	if (rc < 0)
-		elog(ERROR, "SPI_execute_with_args failed: %s", SPI_result_code_string(rc));
+		elog(ERROR, "SPI_execute_plan failed: %s", SPI_result_code_string(rc));
 	processed = SPI_processed;
 	if (store != NULL && SPI_tuptable != NULL)
 	{

@@ -14,8 +14,12 @@
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
+#include "access/xact.h"
+#include "access/xlog.h"
 #include "utils/builtins.h"
+#include "utils/inval.h"
 #include "utils/jsonb.h"
+#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "json_util.h"
@@ -144,6 +148,28 @@ sg_record_answer(const char *sql, int nargs, Oid *types, Datum *values,
 }
 
 /*
+ * What sg_schema_has() found, by signature (string literals of this file),
+ * until pg_proc changes: a look-up on every record cost a query each.
+ */
+#define SG_SCHEMA_CACHE_SIZE 8
+
+typedef struct SgSchemaHas
+{
+	const char *signature;
+	bool		has;
+} SgSchemaHas;
+
+static SgSchemaHas sg_schema_cache[SG_SCHEMA_CACHE_SIZE];
+static int	sg_schema_cached = 0;
+static bool sg_schema_callback_registered = false;
+
+static void
+sg_schema_cache_reset(Datum arg, int cacheid, uint32 hashvalue)
+{
+	sg_schema_cached = 0;
+}
+
+/*
  * Whether the installed schema has the SQL function "signature" (as
  * to_regprocedure() reads it).  The library of this version may run on a
  * database still at 0.1.0 until ALTER EXTENSION switchgrid UPDATE: what it
@@ -156,11 +182,30 @@ sg_schema_has(const char *signature)
 	Datum		values[1];
 	Datum		d;
 	bool		isnull;
+	bool		has;
+	int			i;
+
+	if (!sg_schema_callback_registered)
+	{
+		CacheRegisterSyscacheCallback(PROCOID, sg_schema_cache_reset, (Datum) 0);
+		sg_schema_callback_registered = true;
+	}
+	for (i = 0; i < sg_schema_cached; i++)
+		if (strcmp(sg_schema_cache[i].signature, signature) == 0)
+			return sg_schema_cache[i].has;
 
 	values[0] = CStringGetTextDatum(signature);
 	(void) sg_spi_as_owner("SELECT to_regprocedure($1) IS NOT NULL",
 						   1, types, values, NULL, &d, &isnull);
-	return !isnull && DatumGetBool(d);
+	has = !isnull && DatumGetBool(d);
+	/* a change of pg_proc, even one rolled back, empties the cache */
+	if (sg_schema_cached < SG_SCHEMA_CACHE_SIZE)
+	{
+		sg_schema_cache[sg_schema_cached].signature = signature;
+		sg_schema_cache[sg_schema_cached].has = has;
+		sg_schema_cached++;
+	}
+	return has;
 }
 
 void
@@ -180,14 +225,43 @@ sg_store_ask(Jsonb *ask, double poll_in_s, int test_env)
 					 3, types, values, nulls, "an Ask");
 }
 
-void
+/*
+ * Whether recording the answer "order" of GET /order/{id} would change
+ * nothing (switchgrid.order_unchanged()).  Always false where nothing is
+ * recorded anyway (a standby, a read-only transaction) and on a schema that
+ * does not have the function yet.  Takes no lock and writes nothing.
+ */
+bool
+sg_order_unchanged(Jsonb *order, bool fetch)
+{
+	Oid			types[2] = {JSONBOID, BOOLOID};
+	Datum		values[2];
+	Datum		d;
+	bool		isnull;
+
+	if (RecoveryInProgress() || XactReadOnly ||
+		!sg_schema_has("switchgrid.order_unchanged(jsonb, boolean)"))
+		return false;
+	values[0] = JsonbPGetDatum(order);
+	values[1] = BoolGetDatum(fetch);
+	(void) sg_spi_as_owner("SELECT switchgrid.order_unchanged($1, $2)",
+						   2, types, values, NULL, &d, &isnull);
+	return !isnull && DatumGetBool(d);
+}
+
+bool
 sg_store_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 			   double poll_in_s, bool fetch)
 {
-	sg_store_placed_order(order, sent_requests, consent_id, poll_in_s, fetch, -1);
+	return sg_store_placed_order(order, sent_requests, consent_id, poll_in_s, fetch, -1);
 }
 
-void
+/*
+ * Records an answer about an Order.  Returns false if it was not written
+ * because it changes nothing (an answer of a look-up that is the same as the
+ * one recorded: see switchgrid.order_unchanged()), true otherwise.
+ */
+bool
 sg_store_placed_order(Jsonb *order, const char *sent_requests, const char *consent_id,
 					  double poll_in_s, bool fetch, int test_env)
 {
@@ -196,6 +270,10 @@ sg_store_placed_order(Jsonb *order, const char *sent_requests, const char *conse
 	char		nulls[6] = {' ', ' ', ' ', ' ', ' ', ' '};
 
 	sg_check_shape(order, "an Order", true);
+	/* a look-up tells nothing but the answer: it may be the same again */
+	if (sent_requests == NULL && consent_id == NULL && test_env < 0 &&
+		sg_order_unchanged(order, fetch))
+		return false;
 	values[0] = JsonbPGetDatum(order);
 	if (sent_requests)
 		values[1] = DirectFunctionCall1(jsonb_in, CStringGetDatum(sent_requests));
@@ -216,6 +294,7 @@ sg_store_placed_order(Jsonb *order, const char *sent_requests, const char *conse
 	else
 		sg_record_answer("SELECT switchgrid.record_order($1, $2, $3, $4, $5)",
 						 5, types, values, nulls, "an Order");
+	return true;
 }
 
 void

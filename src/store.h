@@ -18,10 +18,15 @@
  * (1, 0, or -1 for unknown: keep what is recorded).
  */
 extern void sg_store_ask(Jsonb *ask, double poll_in_s, int test_env);
-extern void sg_store_order(Jsonb *order, const char *sent_requests,
+/*
+ * sg_store_order() returns false if the answer was not written because it
+ * changes nothing (see sg_order_unchanged()), true if it was recorded.
+ */
+extern bool sg_order_unchanged(Jsonb *order, bool fetch);
+extern bool sg_store_order(Jsonb *order, const char *sent_requests,
 						   const char *consent_id, double poll_in_s, bool fetch);
 /* The same for an Order just placed: "test_env" as for sg_store_ask(). */
-extern void sg_store_placed_order(Jsonb *order, const char *sent_requests,
+extern bool sg_store_placed_order(Jsonb *order, const char *sent_requests,
 								  const char *consent_id, double poll_in_s,
 								  bool fetch, int test_env);
 /*

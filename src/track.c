@@ -98,7 +98,7 @@ sg_wait_step_alone(const char *order_id)
 				n;
 
 	resp = sg_api_call(SG_HTTP_GET, psprintf("/order/%s", order_id), NULL, NULL, 0, what);
-	sg_store_order(sg_response_for_id(resp, what, order_id), NULL, NULL, 1.0, true);
+	(void) sg_store_order(sg_response_for_id(resp, what, order_id), NULL, NULL, 1.0, true);
 
 	values[0] = sg_uuid_in(order_id);
 	(void) sg_spi_as_owner("SELECT coalesce(jsonb_agg(jsonb_build_object("

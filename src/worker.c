@@ -607,6 +607,7 @@ typedef enum SgOutcome
 	SG_OUTCOME_RECORDED,		/* the answer, or the failure, is recorded */
 	SG_OUTCOME_UNKNOWN,			/* a webhook's Order that the API does not know */
 	SG_OUTCOME_LOCKED,			/* another transaction holds its rows */
+	SG_OUTCOME_UNCHANGED,		/* the answer changes nothing: not written */
 	SG_OUTCOME_FAILED			/* neither the answer nor a failure could be recorded */
 } SgOutcome;
 
@@ -662,13 +663,15 @@ static const char *const sg_due_sql[SG_WORK_KINDS] = {
 /*
  * The worker's own memory of items, by kind and id, with a time:
  *	sg_held:	 items of the tables that a lock kept from being recorded,
+ *				 and Orders whose last poll changed nothing (not written),
  *				 and when to try them again;
  *	sg_handed:	 Orders handed over by backends that could not be written to
  *				 switchgrid.orders yet, and when to try again;
  *	sg_looked_up: unknown Orders named by webhooks, looked up already, and
  *				 until when not to look them up again.
  * All live in TopMemoryContext for the life of the worker.  A worker that
- * exits loses them: held items are due in their tables anyway, and
+ * exits loses them: held items are due in their tables anyway (an Order
+ * polled unchanged is polled once more at once, then backs off again), and
  * sg_handed only holds what a lock kept from its placeholder row (rare,
  * logged; every placed Order is named in the server log too).
  */
@@ -1540,9 +1543,23 @@ sg_lock_for_record(SgWork *w)
 }
 
 /*
+ * Whether a poll of an Order of the tables answered what is recorded
+ * already: then nothing is written, not even the row locks, and the next
+ * poll is put off in the worker's memory (sg_hold), not in next_poll_at.
+ */
+static bool
+sg_poll_unchanged(SgWork *w, SgHttpJob *job)
+{
+	return w->kind == SG_WORK_ORDER && w->origin == SG_FROM_TABLE &&
+		job->resp->status != 404 &&
+		sg_order_unchanged(sg_response_for_id(job->resp, job->what, w->id), sg_auto_fetch);
+}
+
+/*
  * One record transaction: the item's locks, taken without waiting, then
  * the answer of "job" (if "message" is NULL), or else the failure
- * "message".  Returns RECORDED, LOCKED (another transaction holds a row:
+ * "message".  Returns RECORDED, UNCHANGED (an Order's answer is the one
+ * recorded: nothing was written), LOCKED (another transaction holds a row:
  * nothing was written), or FAILED with the error's message and detail in
  * *error (allocated in "cxt"; logged): what last_error keeps, e.g.
  * "malformed response ...: HTTP 200 on GET /order/<id>: ...".
@@ -1556,8 +1573,10 @@ sg_try_record(SgWork *w, SgHttpJob *job, const char *message,
 	sg_begin();
 	PG_TRY();
 	{
+		if (message == NULL && sg_poll_unchanged(w, job))
+			outcome = SG_OUTCOME_UNCHANGED;
 		/* a download stored meanwhile (by switchgrid_wait()) is not stored twice */
-		if (sg_lock_for_record(w))
+		else if (sg_lock_for_record(w))
 		{
 			if (message == NULL)
 				sg_record_success(w, job);
@@ -1621,8 +1640,9 @@ sg_record_outcome(SgWork *w, SgHttpJob *job, MemoryContext cxt)
 
 /*
  * What the worker remembers of an item after its outcome: an item of the
- * tables whose row could not be written is held; a webhook's look-up is
- * done, whatever came of it.
+ * tables whose row could not be written, or whose answer changed nothing
+ * (its next_poll_at stays due), is held, its next poll backing off in
+ * memory; a webhook's look-up is done, whatever came of it.
  */
 static void
 sg_remember_outcome(SgWork *w, SgOutcome outcome)

@@ -1177,6 +1177,7 @@ class Simulator:
         self._last_ms = 0
         self.max_page_size = config.max_page_size
         self.omit_prms = config.omit_prms
+        self.latency_ms = config.latency_ms
         self._clear_everything()
         self._clear_logs()
         self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -1207,6 +1208,7 @@ class Simulator:
             self.faults = []
             self.max_page_size = self.config.max_page_size
             self.omit_prms = self.config.omit_prms
+            self.latency_ms = self.config.latency_ms
             self._clear_logs()
             if everything:
                 self._clear_everything()
@@ -2086,7 +2088,8 @@ class SimHandler(BaseHTTPRequestHandler):
         if zone != "control":
             entry = self._log_arrival(zone, path, query, auth, body)
             # Latency and delays wait on the stop event: a shutdown cuts them short.
-            if zone == "api" and sim.config.latency_ms and sim.stopping.wait(sim.config.latency_ms / 1000.0):
+            latency_ms = sim.latency_ms
+            if zone == "api" and latency_ms and sim.stopping.wait(latency_ms / 1000.0):
                 self.close_connection = True
                 return
             fault = sim.take_fault(zone, self.command, path)
@@ -2315,21 +2318,30 @@ class SimHandler(BaseHTTPRequestHandler):
             if method == "POST":
                 if not isinstance(doc, dict):
                     raise bad_request("the body must be a JSON object")
-                check_keys(doc, [], (), ("max_page_size", "omit_prms"))
-                size = doc.get("max_page_size", sim.max_page_size)
+                check_keys(doc, [], (), ("max_page_size", "omit_prms", "latency_ms"))
+                size = doc.get("max_page_size")
                 if size is not None and (type(size) is not int or size < 1):
                     raise bad_request("max_page_size must be a positive integer or null",
                                       path=["max_page_size"])
-                omit = doc.get("omit_prms", sim.omit_prms)
+                omit = doc.get("omit_prms", False)
                 if type(omit) is not bool:
                     raise bad_request("omit_prms must be a boolean", path=["omit_prms"])
+                latency = doc.get("latency_ms", 0)
+                if type(latency) is not int or not 0 <= latency <= 600000:
+                    raise bad_request("latency_ms must be an integer from 0 to 600000",
+                                      path=["latency_ms"])
                 with sim.lock:
-                    sim.max_page_size = size
-                    sim.omit_prms = omit
+                    if "max_page_size" in doc:
+                        sim.max_page_size = size
+                    if "omit_prms" in doc:
+                        sim.omit_prms = omit
+                    if "latency_ms" in doc:
+                        sim.latency_ms = latency
             if method in ("GET", "POST"):
                 with sim.lock:
                     return json_response(200, {"max_page_size": sim.max_page_size,
-                                               "omit_prms": sim.omit_prms})
+                                               "omit_prms": sim.omit_prms,
+                                               "latency_ms": sim.latency_ms})
         if route == "/log" and method == "GET":
             return json_response(200, sim.log_snapshot())
         if route == "/webhooks" and method == "GET":

@@ -456,7 +456,7 @@ class ApiTest(unittest.TestCase):
             self.assertEqual(api("GET", "/ask?" + q(**bad)).status, 400, bad)
         # a server that caps its page size below the limit asked for
         self.assertEqual(ctl("POST", "/settings", {"max_page_size": 4}),
-                         {"max_page_size": 4, "omit_prms": False})
+                         {"max_page_size": 4, "omit_prms": False, "latency_ms": 0})
         try:
             r = api("GET", "/ask?" + q(prm=prm, limit=10)).json
             self.assertEqual((r["limit"], r["returnedItemsCount"], r["totalItemsCount"]), (4, 4, 25))
@@ -466,7 +466,24 @@ class ApiTest(unittest.TestCase):
                                    {"max_page_size": 0}).status, 400)
         finally:
             ctl("POST", "/reset")
-        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False})
+        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False, "latency_ms": 0})
+
+    def test_07b_latency_setting(self):
+        """latency_ms delays API answers from the next request on; reset restores it."""
+        try:
+            self.assertEqual(ctl("POST", "/settings", {"latency_ms": 300}),
+                             {"max_page_size": None, "omit_prms": False, "latency_ms": 300})
+            started = time.monotonic()
+            self.assertEqual(api("GET", "/ask?limit=1").status, 200)
+            self.assertGreaterEqual(time.monotonic() - started, 0.3)
+            # the control API itself is never delayed, and the setting is checked
+            self.assertEqual(fetch("POST", READY["control_url"] + "/settings",
+                                   {"latency_ms": -1}).status, 400)
+            self.assertEqual(fetch("POST", READY["control_url"] + "/settings",
+                                   {"latency_ms": "5"}).status, 400)
+        finally:
+            ctl("POST", "/reset")
+        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False, "latency_ms": 0})
 
     # -- orders -----------------------------------------------------------------
 
@@ -506,7 +523,7 @@ class ApiTest(unittest.TestCase):
     def test_10b_order_omit_prms(self):
         """With omit_prms, request objects leave "prms" out; the rest is unchanged."""
         self.assertEqual(ctl("POST", "/settings", {"omit_prms": True}),
-                         {"max_page_size": None, "omit_prms": True})
+                         {"max_page_size": None, "omit_prms": True, "latency_ms": 0})
         try:
             o = order({"type": "C68", "prms": [JEANNE]})
             self.assertNotIn("prms", o["requests"][0])
@@ -515,7 +532,7 @@ class ApiTest(unittest.TestCase):
                                    {"omit_prms": 1}).status, 400)
         finally:
             ctl("POST", "/reset")
-        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False})
+        self.assertEqual(ctl("GET", "/settings"), {"max_page_size": None, "omit_prms": False, "latency_ms": 0})
         self.assertIn("prms", order({"type": "C68", "prms": [JEANNE]})["requests"][0])
 
     def test_11_order_defaults_and_long(self):

@@ -83,3 +83,24 @@ FROM jsonb_array_elements(await_order((switchgrid_order(
 
 -- an unknown order
 SELECT switchgrid_order_status('00000000-0000-0000-0000-000000000000');
+
+-- a look-up whose answer is the one recorded writes nothing: the rows keep
+-- their version (xmin), and polls and updated_at count only answers that
+-- changed something
+SELECT order_id AS done_order, xmin::text AS order_xmin, polls AS order_polls,
+       (SELECT string_agg(xmin::text, ',' ORDER BY request_id) FROM switchgrid.requests r
+        WHERE r.order_id = o.order_id) AS request_xmins
+FROM switchgrid.orders o WHERE finished_at IS NOT NULL ORDER BY first_seen DESC LIMIT 1
+\gset
+SELECT switchgrid_order_status(:'done_order') ->> 'status' AS status;
+SELECT switchgrid_order_status(:'done_order') ->> 'status' AS status;
+SELECT xmin::text = :'order_xmin' AS same_order_version, polls = :order_polls AS same_polls,
+       (SELECT string_agg(xmin::text, ',' ORDER BY request_id) FROM switchgrid.requests r
+        WHERE r.order_id = o.order_id) = :'request_xmins' AS same_request_versions
+FROM switchgrid.orders o WHERE order_id = :'done_order';
+-- an answer that differs from the one recorded is written
+UPDATE switchgrid.orders SET raw = raw - 'status' WHERE order_id = :'done_order';
+SELECT xmin::text AS order_xmin FROM switchgrid.orders WHERE order_id = :'done_order' \gset
+SELECT switchgrid_order_status(:'done_order') ->> 'status' AS status;
+SELECT xmin::text <> :'order_xmin' AS new_order_version, raw ? 'status' AS recorded
+FROM switchgrid.orders WHERE order_id = :'done_order';

@@ -74,7 +74,7 @@ RESET switchgrid.api_token;
 
 -- what the role looks up is recorded, yet it cannot read the tables
 SELECT order_id AS some_order FROM switchgrid.orders ORDER BY first_seen LIMIT 1 \gset
-UPDATE switchgrid.orders SET polls = 0 WHERE order_id = :'some_order';
+UPDATE switchgrid.orders SET polls = 0, raw = '{}' WHERE order_id = :'some_order';
 SET ROLE switchgrid_app;
 SELECT switchgrid_order_status(:'some_order') ->> 'status' AS status;
 SELECT count(*) FROM switchgrid.orders;
