@@ -985,6 +985,8 @@ BEGIN
     INTO n
     USING in_prms, in_ts, in_step, in_power, in_direction, req, at;
     RETURN n;
+END $$;
+
 -- Whether recording this answer of GET /order/{id} would change nothing: the
 -- row holds the same answer, there is no failure to clear, no download given
 -- up that a look-up starts afresh, and nothing left for check_order_finished().
