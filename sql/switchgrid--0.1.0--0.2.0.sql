@@ -1683,6 +1683,9 @@ BEGIN
                    SELECT 1 FROM switchgrid.requests q
                    WHERE q.order_id = t.order_id
                      AND (q.raw IS DISTINCT FROM o->'requests'->q.position
+                          -- a request without its meter, whose consent is known now
+                          OR (t.consent_id IS NOT NULL AND COALESCE(cardinality(q.prms), 0) = 0
+                              AND switchgrid.consent_prms(t.consent_id) IS NOT NULL)
                           OR (q.next_fetch_at IS NULL
                               AND (q.failures <> 0
                                    OR (do_fetch AND q.status = 'SUCCESS'
