@@ -620,7 +620,7 @@ sg_check_request_span(const SgRequestType *rt, TimestampTz since, TimestampTz un
 	if (until > most)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s request covers more than the API keeps", rt->name),
+				 errmsg("%s request covers too long a period", rt->name),
 				 rt->max_span_days > 0
 				 ? errdetail("One %s request covers at most %d %s.", rt->name, n, unit)
 				 : errdetail("%s data goes back %d %s at most.", rt->name, n, unit),
