@@ -50,8 +50,9 @@ FROM switchgrid.consents WHERE prm = '44444444444404';
 
 -- coverage: a load-curve day is complete when every step of it is stored.
 -- Alice: both DST days of 2024 (46 and 50 half-hours) and the morning of
--- 1 April only; Nina: 4 June 2024, 72 steps of PT10M then 24 of PT30M (R63
--- gives each point its own step).
+-- 1 April only; Nina: 4 June 2024 from R63, which gives each point its own
+-- step: PT10M until noon, PT30M after, and one point of the morning missing
+-- from Enedis' file.
 SELECT switchgrid_wait((switchgrid_order(jsonb_build_array(
     switchgrid_request('LOADCURVE', ARRAY['44444444444401'], 'CONSUMPTION', '2024-03-31 00:00 Europe/Paris', '2024-04-01 12:00 Europe/Paris'),
     switchgrid_request('LOADCURVE', ARRAY['44444444444401'], 'CONSUMPTION', '2024-10-27 00:00 Europe/Paris', '2024-10-28 00:00 Europe/Paris'),
@@ -64,7 +65,15 @@ SELECT * FROM switchgrid.coverage_days WHERE prm IN ('44444444444401', '33333333
 ORDER BY prm, day;
 SELECT prm, dataset, direction, test_env, first_day, last_day, days, complete_days, missing
 FROM switchgrid.coverage WHERE prm IN ('44444444444401', '33333333333333') ORDER BY prm;
--- a hole in Nina's day: no longer complete
+-- A LOADCURVE of Nina's day (one period, PT30M) overwrites the points on
+-- the hour and half-hour: the day is now made of overlapping PT10M and
+-- PT30M steps that cover it whole, and is complete.
+SELECT switchgrid_wait((switchgrid_order(
+    switchgrid_request('LOADCURVE', ARRAY['33333333333333'], 'CONSUMPTION', '2024-06-04 00:00 Europe/Paris', '2024-06-05 00:00 Europe/Paris')
+    ) ->> 'id')::uuid) ->> 'status' AS status;
+SELECT step_s, count(*) AS steps FROM switchgrid.loadcurve WHERE prm = '33333333333333' GROUP BY 1 ORDER BY 1;
+SELECT day, complete FROM switchgrid.coverage_days WHERE prm = '33333333333333';
+-- a hole in Nina's afternoon: no longer complete
 DELETE FROM switchgrid.loadcurve WHERE prm = '33333333333333' AND ts = '2024-06-04 12:00 Europe/Paris';
 SELECT day, complete FROM switchgrid.coverage_days WHERE prm = '33333333333333';
 
@@ -74,10 +83,11 @@ SELECT * FROM switchgrid.request_types();
 
 -- switchgrid_order() refuses a period longer than the API keeps, before
 -- anything is sent
+\! python3 test/sim/simctl.py reset
 SELECT sqlstate_of($$SELECT switchgrid_order('[{"type": "LOADCURVE", "prms": ["44444444444401"], "since": "0024-01-01", "until": "2024-01-01"}]')$$);
 SELECT sqlstate_of($$SELECT switchgrid_order('[{"type": "R65_SYNC", "prms": ["44444444444401"], "since": "2020-01-01", "until": "2023-01-03"}]')$$);
 SELECT sqlstate_of($$SELECT switchgrid_order('[{"type": "R63_SYNC", "prms": ["44444444444401"], "since": "2024-01-01", "until": "2024-01-09"}]')$$);
-\! python3 test/sim/simctl.py count --method POST --path /order
+\! python3 test/sim/simctl.py count
 
 -- sync: bad input is refused before any HTTP call
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(NULL, ARRAY['loadcurve'], current_date - 8)$$);
