@@ -1365,51 +1365,73 @@ RETURNS TABLE(type text, dataset text, directions text[], dated boolean,
 AS 'MODULE_PATHNAME', 'switchgrid_request_types'
 LANGUAGE C IMMUTABLE PARALLEL SAFE;
 
+-- Whether the load-curve rows of one meter, direction and environment
+-- cover the Paris day [ds, de) whole: sorted by ts, no step starts after
+-- the end of those before it, the first starts at ds, the last ends at de,
+-- and every step has a known length.  Exact for any mix of steps, even
+-- overlapping ones (a day read once at PT10M and once at PT30M).
+CREATE FUNCTION switchgrid.curve_day_complete(p text, dir text, test boolean,
+                                              ds timestamptz, de timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(min(ts) = ds AND max(ends) >= de AND NOT COALESCE(bool_or(hole), false)
+                    AND bool_and(step_s IS NOT NULL), false)
+    FROM (SELECT ts, step_s, ends,
+                 ts > max(ends) OVER (ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS hole
+          FROM (SELECT ts, step_s, ts + step_s * interval '1 second' AS ends
+                FROM switchgrid.loadcurve
+                WHERE NOT test AND prm = p AND direction = dir AND ts >= ds AND ts < de
+                UNION ALL
+                SELECT ts, step_s, ts + step_s * interval '1 second'
+                FROM switchgrid_test.loadcurve
+                WHERE test AND prm = p AND direction = dir AND ts >= ds AND ts < de) r) w;
+$$;
+
 -- One row per meter, dataset, direction, environment and Paris day that has
 -- rows, and whether the day is complete.  A load-curve day is complete when
--- its steps [ts, ts + step_s) cover the whole day with no hole: 46, 48 or 50
--- half-hours at PT30M, 138, 144 or 150 steps at PT10M, and exactly so on a
--- day whose step changes; a step of unknown length (step_s NULL, kept from
--- 0.1.0) leaves its day incomplete.  A step whose power_w is NULL is stored
+-- its steps [ts, ts + step_s) cover the whole day: 46, 48 or 50 half-hours
+-- at PT30M, 138, 144 or 150 steps at PT10M, and exactly so on a day whose
+-- step changes; a step of unknown length (step_s NULL, kept from 0.1.0)
+-- leaves its day incomplete.  A step whose power_w is NULL is stored
 -- (Enedis has no measure for it): ordering the day again would not fill it.
--- Load curves are read through the columns of switchgrid.loadcurve only.
+-- The usual day, of one step that divides an hour, is judged from counts:
+-- its steps start on the step's grid (Paris midnights are whole UTC
+-- hours), so they cannot overlap, and it is complete when they add up to
+-- the day's length.  Any other day is judged step by step
+-- (switchgrid.curve_day_complete).  Load curves are read through the
+-- documented columns of switchgrid.loadcurve only.
 -- A daily dataset's day is complete when it has its row (indexes: the
 -- totaliser's reading of that day); a billing day when a billing period of
 -- any class covers it; contracts, a snapshot, have the day of their fetch.
 CREATE VIEW switchgrid.coverage_days AS
     SELECT false AS test_env, prm, 'loadcurve'::text AS dataset, direction, day,
-           min(ts) = (day::timestamp AT TIME ZONE 'Europe/Paris')
-           AND NOT bool_or(hole)
-           AND max(ends) >= ((day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
-           AND bool_and(step_s IS NOT NULL) AS complete
-    FROM (SELECT prm, direction, ts, step_s, ends,
-                 (ts AT TIME ZONE 'Europe/Paris')::date AS day,
-                 -- a hole in this row's day: the rows before it end before it starts
-                 COALESCE(ts > covered AND (covered AT TIME ZONE 'Europe/Paris')::date
-                                           = (ts AT TIME ZONE 'Europe/Paris')::date, false) AS hole
-          FROM (SELECT prm, direction, ts, step_s,
-                       ts + step_s * interval '1 second' AS ends,
-                       max(ts + step_s * interval '1 second')
-                           OVER (PARTITION BY prm, direction ORDER BY ts
-                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered
-                FROM switchgrid.loadcurve) s) d
+           CASE WHEN min(step_s) = max(step_s) AND count(step_s) = count(*) AND 3600 % min(step_s) = 0
+                     AND bool_and(date_part('epoch', ts)::bigint % step_s = 0)
+                THEN count(*) * min(step_s)
+                     = date_part('epoch', ((day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+                                          - (day::timestamp AT TIME ZONE 'Europe/Paris'))
+                ELSE switchgrid.curve_day_complete(prm, direction, false,
+                                                   day::timestamp AT TIME ZONE 'Europe/Paris',
+                                                   (day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+           END AS complete
+    FROM (SELECT prm, direction, ts, step_s, (ts AT TIME ZONE 'Europe/Paris')::date AS day
+          FROM switchgrid.loadcurve) s
     GROUP BY prm, direction, day
     UNION ALL
     SELECT true, prm, 'loadcurve', direction, day,
-           min(ts) = (day::timestamp AT TIME ZONE 'Europe/Paris')
-           AND NOT bool_or(hole)
-           AND max(ends) >= ((day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
-           AND bool_and(step_s IS NOT NULL)
-    FROM (SELECT prm, direction, ts, step_s, ends,
-                 (ts AT TIME ZONE 'Europe/Paris')::date AS day,
-                 COALESCE(ts > covered AND (covered AT TIME ZONE 'Europe/Paris')::date
-                                           = (ts AT TIME ZONE 'Europe/Paris')::date, false) AS hole
-          FROM (SELECT prm, direction, ts, step_s,
-                       ts + step_s * interval '1 second' AS ends,
-                       max(ts + step_s * interval '1 second')
-                           OVER (PARTITION BY prm, direction ORDER BY ts
-                                 ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS covered
-                FROM switchgrid_test.loadcurve) s) d
+           CASE WHEN min(step_s) = max(step_s) AND count(step_s) = count(*) AND 3600 % min(step_s) = 0
+                     AND bool_and(date_part('epoch', ts)::bigint % step_s = 0)
+                THEN count(*) * min(step_s)
+                     = date_part('epoch', ((day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+                                          - (day::timestamp AT TIME ZONE 'Europe/Paris'))
+                ELSE switchgrid.curve_day_complete(prm, direction, true,
+                                                   day::timestamp AT TIME ZONE 'Europe/Paris',
+                                                   (day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+           END
+    FROM (SELECT prm, direction, ts, step_s, (ts AT TIME ZONE 'Europe/Paris')::date AS day
+          FROM switchgrid_test.loadcurve) s
     GROUP BY prm, direction, day
     UNION ALL
     SELECT false, prm, 'daily_energy', direction, day, true FROM switchgrid.daily_energy
