@@ -1762,18 +1762,27 @@ BEGIN
         END LOOP;
 
         -- one Order per meter, with its consent; at most 100 requests an
-        -- Order (switchgrid_order's limit), so a longer list makes several
+        -- Order (switchgrid_order's limit), so a longer list makes several.
+        -- An Order the API refuses (a consent revoked elsewhere, say) skips
+        -- this meter only; any other error (the budget, the API down) ends
+        -- the run, the Orders placed before it kept (switchgrid_order).
         i := 1;
         WHILE i <= cardinality(reqs) LOOP
             ord := NULL;
+            reason := NULL;
             IF NOT p_dry_run THEN
                 SELECT jsonb_agg(x ORDER BY n) INTO chunk
                 FROM unnest(reqs[i:i + 99]) WITH ORDINALITY AS u(x, n);
-                ord := (@extschema@.switchgrid_order(chunk, c.consent_id) ->> 'id')::uuid;
+                BEGIN
+                    ord := (@extschema@.switchgrid_order(chunk, c.consent_id) ->> 'id')::uuid;
+                EXCEPTION WHEN invalid_parameter_value THEN
+                    GET STACKED DIAGNOSTICS reason = MESSAGE_TEXT;
+                    reason := 'the API refused the Order: ' || reason;
+                END;
             END IF;
             FOR j IN i .. LEAST(i + 99, cardinality(reqs)) LOOP
                 prm := p; dataset := rows_ds[j]; direction := rows_dir[j];
-                since := rows_since[j]; until := rows_until[j]; order_id := ord; skipped := NULL;
+                since := rows_since[j]; until := rows_until[j]; order_id := ord; skipped := reason;
                 RETURN NEXT;
             END LOOP;
             i := i + 100;

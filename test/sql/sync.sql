@@ -168,3 +168,14 @@ WHERE prm = '44444444444401' AND day >= current_date - 10
 GROUP BY 1, 2 ORDER BY 1, 2;
 SELECT dataset, direction, last_day - current_date AS last_day
 FROM switchgrid.coverage WHERE prm = '44444444444401' ORDER BY 1, 2;
+
+-- A consent this database still takes for live, revoked elsewhere: the API
+-- refuses that meter's Order, with a reason, and the run goes on.
+UPDATE switchgrid.asks SET status = 'ACCEPTED' WHERE ask_id = :'ask_d';
+\! python3 test/sim/simctl.py reset
+SELECT prm, dataset, order_id IS NOT NULL AS ordered,
+       regexp_replace(skipped, '[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}', '<uuid>') AS skipped
+FROM switchgrid_sync(ARRAY['44444444444404', '33333333333333'], ARRAY['contracts'], current_date - 1,
+                     dry_run => false)
+ORDER BY prm;
+\! python3 test/sim/simctl.py count --method POST --path /order
