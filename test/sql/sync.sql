@@ -98,9 +98,12 @@ SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRA
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurves'], current_date - 8)$$);
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['4444444444440'], ARRAY['loadcurve'], current_date - 8)$$);
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401', NULL], ARRAY['loadcurve'], current_date - 8)$$);
-SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date - 8, current_date - 9)$$);
-SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date - 8, current_date - 8)$$);
-SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date)$$);
+SELECT regexp_replace(sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date - 8, current_date - 9)$$),
+                      '\d{4}-\d\d-\d\d', 'YYYY-MM-DD', 'g') AS error;
+SELECT regexp_replace(sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date - 8, current_date - 8)$$),
+                      '\d{4}-\d\d-\d\d', 'YYYY-MM-DD', 'g') AS error;
+SELECT regexp_replace(sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date)$$),
+                      '\d{4}-\d\d-\d\d', 'YYYY-MM-DD', 'g') AS error;
 SELECT regexp_replace(sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['daily_energy', 'loadcurve'], current_date - 800)$$),
                       '\d{4}-\d\d-\d\d', 'YYYY-MM-DD', 'g') AS too_old;
 \! python3 test/sim/simctl.py count
