@@ -31,7 +31,7 @@ UPDATE switchgrid.asks SET accepted_at = now() - interval '2 years' WHERE ask_id
 -- consents: one row per meter and consent, the duration the Ask asked
 -- for, when it ends and whether Orders can use it
 SELECT prm, consent_id IS NOT NULL AS has_consent, ask_status, duration,
-       expires_at - accepted_at AS lasts, state, test_env
+       expires_at = accepted_at + interval '1 year' AS a_year_after, state, test_env
 FROM switchgrid.consents WHERE prm IN ('44444444444401', '44444444444402', '33333333333333')
 ORDER BY prm;
 -- cancelling an Ask revokes its consents
