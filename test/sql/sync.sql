@@ -182,3 +182,30 @@ FROM switchgrid_sync(ARRAY['44444444444404', '33333333333333'], ARRAY['contracts
                      dry_run => false)
 ORDER BY prm;
 \! python3 test/sim/simctl.py count --method POST --path /order
+
+-- A consent of the test environment: its Order gives dummy data, stored in
+-- schema switchgrid_test; coverage shows those rows apart (test_env), and
+-- sync reads them for that consent.
+SET switchgrid.test_env = on;
+SELECT switchgrid_ask(
+           ARRAY(SELECT contract_id FROM switchgrid_search_contract('Tess Sync', prm => '44444444444405')),
+           '{"firstName": "Tess", "lastName": "Sync"}') ->> 'id' AS ask_t
+\gset
+RESET switchgrid.test_env;
+\setenv ASK_T :ask_t
+\! python3 test/sim/simctl.py accept "$ASK_T"
+SELECT switchgrid_ask_status(:'ask_t') ->> 'status' AS t;
+SELECT state, test_env FROM switchgrid.consents WHERE prm = '44444444444405';
+CREATE TEMP TABLE run_t AS
+SELECT * FROM switchgrid_sync(ARRAY['44444444444405'], ARRAY['daily_energy'], current_date - 3,
+                              dry_run => false);
+SELECT dataset, since - current_date AS since, until - current_date AS until, order_id IS NOT NULL AS ordered
+FROM run_t;
+SELECT switchgrid_wait(order_id) ->> 'status' AS status FROM run_t;
+SELECT o.test_env FROM switchgrid.orders o JOIN run_t USING (order_id);
+SELECT (SELECT count(*) FROM switchgrid.daily_energy WHERE prm = '44444444444405') AS real_rows,
+       (SELECT count(*) FROM switchgrid_test.daily_energy WHERE prm = '44444444444405') AS test_rows;
+SELECT dataset, test_env, complete_days, last_day - current_date AS last_day
+FROM switchgrid.coverage WHERE prm = '44444444444405';
+SELECT count(*) AS nothing_left
+FROM switchgrid_sync(ARRAY['44444444444405'], ARRAY['daily_energy'], current_date - 3);
