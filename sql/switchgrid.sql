@@ -1569,11 +1569,15 @@ LANGUAGE C IMMUTABLE PARALLEL SAFE;
 -- cover the Paris day [ds, de) whole: sorted by ts, no step starts after
 -- the end of those before it, the first starts at ds, the last ends at de,
 -- and every step has a known length.  Exact for any mix of steps, even
--- overlapping ones (a day read once at PT10M and once at PT30M).
+-- overlapping ones (a day read once at PT10M and once at PT30M).  It runs
+-- as the owner: a role that may read switchgrid.coverage (granted SELECT on
+-- the view) need not read the load-curve tables, the view's own, nor schema
+-- switchgrid_test; it says no more than the view does.
 CREATE FUNCTION switchgrid.curve_day_complete(p text, dir text, test boolean,
                                               ds timestamptz, de timestamptz)
 RETURNS boolean
 LANGUAGE sql STABLE
+SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS $$
     SELECT COALESCE(min(ts) = ds AND max(ends) >= de AND NOT COALESCE(bool_or(hole), false)

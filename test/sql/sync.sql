@@ -209,3 +209,16 @@ SELECT dataset, test_env, complete_days, last_day - current_date AS last_day
 FROM switchgrid.coverage WHERE prm = '44444444444405';
 SELECT count(*) AS nothing_left
 FROM switchgrid_sync(ARRAY['44444444444405'], ARRAY['daily_energy'], current_date - 3);
+
+-- A role granted the views only reads them, a day of mixed steps included
+-- (judged step by step), without reading the tables behind them.
+CREATE ROLE switchgrid_sync_reader;
+GRANT USAGE ON SCHEMA switchgrid TO switchgrid_sync_reader;
+GRANT SELECT ON switchgrid.coverage, switchgrid.consents TO switchgrid_sync_reader;
+SET ROLE switchgrid_sync_reader;
+SELECT prm, dataset, complete_days, missing FROM switchgrid.coverage WHERE prm = '33333333333333';
+SELECT count(*) AS consents FROM switchgrid.consents WHERE prm LIKE '4444444444440%';
+SELECT count(*) FROM switchgrid.loadcurve;
+RESET ROLE;
+DROP OWNED BY switchgrid_sync_reader;
+DROP ROLE switchgrid_sync_reader;
