@@ -42,7 +42,7 @@ PGFILEDESC = "switchgrid - Switchgrid (Enedis meter data) API client"
 # "make installcheck" starts the simulator around pg_regress
 # (test/with-simulator), so it runs against any server that preloads the
 # library.
-REGRESS = init search ask order loadcurve loadcurve_storage data datasets tracking errors bad_input security
+REGRESS = init search ask order loadcurve loadcurve_storage data datasets sync tracking errors bad_input security
 REGRESS_OPTS = --inputdir=test
 # pg_isolation_regress: test/specs and test/expected; the lock order
 ISOLATION = order_locks webhook_poll ask_lookup

@@ -1726,3 +1726,469 @@ COMMENT ON FUNCTION switchgrid_webhook(jsonb) IS
 'Takes a Switchgrid webhook delivery: records it and has the Ask or Order polled now';
 
 REVOKE EXECUTE ON FUNCTION switchgrid_wait(uuid, interval), switchgrid_webhook(jsonb) FROM PUBLIC;
+
+-- ----------------------------------------------------------------
+-- Keeping meters up to date: what is stored (switchgrid.coverage), which
+-- consents are live (switchgrid.consents), and ordering only what is
+-- missing (switchgrid_sync).  Days are Enedis days: Europe/Paris dates.
+-- ----------------------------------------------------------------
+
+-- The request types as the C code knows them (sg_request_types[] in
+-- src/request.c): the dataset each stores into, how far back the API keeps
+-- its data, the longest span one request may cover, and whether
+-- switchgrid_sync() orders it for its dataset.
+CREATE FUNCTION switchgrid.request_types()
+RETURNS TABLE(type text, dataset text, directions text[], dated boolean,
+              history_months integer, max_span_days integer, sync boolean)
+AS 'MODULE_PATHNAME', 'switchgrid_request_types'
+LANGUAGE C IMMUTABLE PARALLEL SAFE;
+
+-- Whether the load-curve rows of one meter, direction and environment
+-- cover the Paris day [ds, de) whole: sorted by ts, no step starts after
+-- the end of those before it, the first starts at ds, the last ends at de,
+-- and every step has a known length.  Exact for any mix of steps, even
+-- overlapping ones (a day read once at PT10M and once at PT30M).  It runs
+-- as the owner: a role that may read switchgrid.coverage (granted SELECT on
+-- the view) need not read the load-curve tables, the view's own, nor schema
+-- switchgrid_test; it says no more than the view does.
+CREATE FUNCTION switchgrid.curve_day_complete(p text, dir text, test boolean,
+                                              ds timestamptz, de timestamptz)
+RETURNS boolean
+LANGUAGE sql STABLE
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(min(ts) = ds AND max(ends) >= de AND NOT COALESCE(bool_or(hole), false)
+                    AND bool_and(step_s IS NOT NULL), false)
+    FROM (SELECT ts, step_s, ends,
+                 ts > max(ends) OVER (ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS hole
+          FROM (SELECT ts, step_s, ts + step_s * interval '1 second' AS ends
+                FROM switchgrid.loadcurve
+                WHERE NOT test AND prm = p AND direction = dir AND ts >= ds AND ts < de
+                  AND day = (ds AT TIME ZONE 'Europe/Paris')::date
+                UNION ALL
+                SELECT ts, step_s, ts + step_s * interval '1 second'
+                FROM switchgrid_test.loadcurve
+                WHERE test AND prm = p AND direction = dir AND ts >= ds AND ts < de
+                  AND day = (ds AT TIME ZONE 'Europe/Paris')::date) r) w;
+$$;
+
+-- One row per meter, dataset, direction, environment and Paris day that has
+-- rows, and whether the day is complete.  A load-curve day is complete when
+-- its steps [ts, ts + step_s) cover the whole day: 46, 48 or 50 half-hours
+-- at PT30M, 138, 144 or 150 steps at PT10M, and exactly so on a day whose
+-- step changes; a step of unknown length (step_s NULL, kept from 0.1.0)
+-- leaves its day incomplete.  A step whose power_w is NULL is stored
+-- (Enedis has no measure for it): ordering the day again would not fill it.
+-- The usual day, of one step that divides an hour, is judged from counts:
+-- its steps start on the step's grid (Paris midnights are whole UTC
+-- hours), so they cannot overlap, and it is complete when they add up to
+-- the day's length.  Any other day is judged step by step
+-- (switchgrid.curve_day_complete).  A load-curve day is one row of
+-- switchgrid.loadcurve_days: its counts come from its arrays, with no
+-- grouping of points.
+-- A daily dataset's day is complete when it has its row (indexes: the
+-- totaliser's reading of that day); a billing day when a billing period of
+-- any class covers it; contracts, a snapshot, have the day of their fetch.
+CREATE VIEW switchgrid.coverage_days AS
+    SELECT false AS test_env, d.prm, 'loadcurve'::text AS dataset, d.direction, d.day,
+           CASE WHEN x.smin = x.smax AND x.nstep = x.n AND 3600 % x.smin = 0 AND x.aligned
+                THEN x.n * x.smin
+                     = date_part('epoch', ((d.day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+                                          - (d.day::timestamp AT TIME ZONE 'Europe/Paris'))
+                ELSE switchgrid.curve_day_complete(d.prm, d.direction, false,
+                                                   d.day::timestamp AT TIME ZONE 'Europe/Paris',
+                                                   (d.day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+           END AS complete
+    FROM switchgrid.loadcurve_days d,
+         LATERAL (SELECT min(u.s) AS smin, max(u.s) AS smax, count(u.s) AS nstep, count(*) AS n,
+                         bool_and(date_part('epoch', u.t)::bigint % u.s = 0) AS aligned
+                  FROM unnest(d.ts, d.step_s) AS u(t, s)) x
+    UNION ALL
+    SELECT true, d.prm, 'loadcurve', d.direction, d.day,
+           CASE WHEN x.smin = x.smax AND x.nstep = x.n AND 3600 % x.smin = 0 AND x.aligned
+                THEN x.n * x.smin
+                     = date_part('epoch', ((d.day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+                                          - (d.day::timestamp AT TIME ZONE 'Europe/Paris'))
+                ELSE switchgrid.curve_day_complete(d.prm, d.direction, true,
+                                                   d.day::timestamp AT TIME ZONE 'Europe/Paris',
+                                                   (d.day + 1)::timestamp AT TIME ZONE 'Europe/Paris')
+           END
+    FROM switchgrid_test.loadcurve_days d,
+         LATERAL (SELECT min(u.s) AS smin, max(u.s) AS smax, count(u.s) AS nstep, count(*) AS n,
+                         bool_and(date_part('epoch', u.t)::bigint % u.s = 0) AS aligned
+                  FROM unnest(d.ts, d.step_s) AS u(t, s)) x
+    UNION ALL
+    SELECT false, prm, 'daily_energy', direction, day, true FROM switchgrid.daily_energy
+    UNION ALL
+    SELECT true, prm, 'daily_energy', direction, day, true FROM switchgrid_test.daily_energy
+    UNION ALL
+    SELECT false, prm, 'max_power', direction, day, true FROM switchgrid.max_power
+    UNION ALL
+    SELECT true, prm, 'max_power', direction, day, true FROM switchgrid_test.max_power
+    UNION ALL
+    SELECT DISTINCT false, prm, 'indexes', direction, day, true FROM switchgrid.indexes WHERE total
+    UNION ALL
+    SELECT DISTINCT true, prm, 'indexes', direction, day, true FROM switchgrid_test.indexes WHERE total
+    UNION ALL
+    SELECT DISTINCT false, prm, 'billing', direction, g::date, true
+    FROM switchgrid.billing,
+         generate_series(period_start::timestamp, (period_end - 1)::timestamp, interval '1 day') g
+    UNION ALL
+    SELECT DISTINCT true, prm, 'billing', direction, g::date, true
+    FROM switchgrid_test.billing,
+         generate_series(period_start::timestamp, (period_end - 1)::timestamp, interval '1 day') g
+    UNION ALL
+    SELECT false, prm, 'contracts', NULL, (fetched_at AT TIME ZONE 'Europe/Paris')::date, true
+    FROM switchgrid.contracts
+    UNION ALL
+    SELECT true, prm, 'contracts', NULL, (fetched_at AT TIME ZONE 'Europe/Paris')::date, true
+    FROM switchgrid_test.contracts;
+
+COMMENT ON VIEW switchgrid.coverage_days IS
+'Each Paris day stored per meter, dataset, direction and environment, and whether it is complete';
+
+-- The missing ranges between "first" and "last" (both included) of a
+-- sorted list of complete days: [first, last] minus those days, as ranges.
+CREATE FUNCTION switchgrid.missing_ranges(first date, last date, complete date[])
+RETURNS daterange[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT COALESCE(array_agg(daterange(prev + 1, d) ORDER BY d), '{}')
+    FROM (SELECT d, lag(d, 1, first - 1) OVER (ORDER BY d) AS prev
+          FROM unnest(COALESCE(complete, '{}') || (last + 1)) AS d) x
+    WHERE d > prev + 1;
+$$;
+
+CREATE VIEW switchgrid.coverage AS
+    SELECT prm, dataset, direction, test_env,
+           min(day) AS first_day, max(day) AS last_day,
+           count(*) AS days,
+           count(*) FILTER (WHERE complete) AS complete_days,
+           switchgrid.missing_ranges(min(day), max(day),
+                                     array_agg(day ORDER BY day) FILTER (WHERE complete)) AS missing
+    FROM switchgrid.coverage_days
+    GROUP BY prm, dataset, direction, test_env;
+
+COMMENT ON VIEW switchgrid.coverage IS
+'What is stored per meter, dataset and direction: first and last Paris day, complete days, and the missing ranges between them';
+COMMENT ON COLUMN switchgrid.coverage.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.coverage.dataset IS 'loadcurve, daily_energy, max_power, indexes, billing or contracts (the table the rows are in)';
+COMMENT ON COLUMN switchgrid.coverage.direction IS 'CONSUMPTION or INJECTION; NULL for contracts';
+COMMENT ON COLUMN switchgrid.coverage.test_env IS 'Rows of the test environment (schema switchgrid_test): dummy data, never mixed with real rows';
+COMMENT ON COLUMN switchgrid.coverage.first_day IS 'First Paris day with rows';
+COMMENT ON COLUMN switchgrid.coverage.last_day IS 'Last Paris day with rows (contracts: the day of the snapshot)';
+COMMENT ON COLUMN switchgrid.coverage.days IS 'Paris days with rows, complete or not, a count';
+COMMENT ON COLUMN switchgrid.coverage.complete_days IS 'Complete days, a count (a load-curve day: every step of the day, 46, 48 or 50 at PT30M)';
+COMMENT ON COLUMN switchgrid.coverage.missing IS 'Ranges of days between first_day and last_day that are not complete, [start, end)';
+
+-- One row per meter and consent (or Ask waiting for its signature), with
+-- the Ask, when it was accepted and when it expires: acceptedAt plus the
+-- consentDuration the Ask was created with (createArgs), none if it had
+-- none.  "state" says whether Orders can use it.
+CREATE VIEW switchgrid.consents AS
+    SELECT p.prm,
+           CASE WHEN jsonb_typeof(a.consent_ids) = 'object'
+                     AND a.consent_ids->>p.prm ~* '^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$'
+                THEN (a.consent_ids->>p.prm)::uuid END AS consent_id,
+           a.ask_id, a.status AS ask_status, a.accepted_at,
+           a.raw->'createArgs'->>'consentDuration' AS duration,
+           a.accepted_at + d.duration AS expires_at,
+           CASE WHEN a.status = 'CANCELLED' AND a.accepted_at IS NOT NULL THEN 'revoked'
+                WHEN a.status = 'CANCELLED' THEN 'cancelled'
+                WHEN a.status = 'ADDRESS_CHECK_FAILED' THEN 'refused'
+                WHEN a.status <> 'ACCEPTED' OR a.consent_ids->>p.prm IS NULL THEN 'pending'
+                WHEN a.accepted_at + d.duration <= now() THEN 'expired'
+                ELSE 'live' END AS state,
+           a.test_env
+    FROM switchgrid.asks a
+    CROSS JOIN LATERAL (
+        SELECT CASE WHEN a.raw->'createArgs'->>'consentDuration'
+                         ~ '^[1-9][0-9]{0,2} (day|week|month|year)s?$'
+                    THEN (a.raw->'createArgs'->>'consentDuration')::interval END AS duration) d
+    CROSS JOIN LATERAL (
+        SELECT DISTINCT x AS prm
+        FROM unnest(COALESCE(a.prms, '{}')
+                    || ARRAY(SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(a.consent_ids) = 'object'
+                                                           THEN a.consent_ids ELSE '{}' END))) AS x) p;
+
+COMMENT ON VIEW switchgrid.consents IS
+'One row per meter and consent (or unsigned Ask): its Ask, when it was accepted, when it expires, and whether Orders can use it';
+COMMENT ON COLUMN switchgrid.consents.prm IS 'Delivery point (PRM, 14 digits)';
+COMMENT ON COLUMN switchgrid.consents.consent_id IS 'Consent id (consentIds of the Ask); NULL until the Ask is signed';
+COMMENT ON COLUMN switchgrid.consents.ask_id IS 'The Ask (switchgrid.asks)';
+COMMENT ON COLUMN switchgrid.consents.ask_status IS 'Status of the Ask as last seen: ACCEPTED, PENDING_USER_ACTION, ... (CANCELLED once cancelled here)';
+COMMENT ON COLUMN switchgrid.consents.accepted_at IS 'When the Ask was signed';
+COMMENT ON COLUMN switchgrid.consents.duration IS 'The consentDuration the Ask asked for, e.g. 3 years; NULL: none';
+COMMENT ON COLUMN switchgrid.consents.expires_at IS 'accepted_at plus duration; NULL: no end known';
+COMMENT ON COLUMN switchgrid.consents.state IS 'live (Orders can use it), expired, revoked (cancelled after signing), cancelled (before), refused (address check failed) or pending (not signed yet)';
+COMMENT ON COLUMN switchgrid.consents.test_env IS 'A consent of the test environment: its Orders give dummy data, stored in schema switchgrid_test';
+
+-- switchgrid_sync(), under names of its own (see there).
+CREATE FUNCTION switchgrid.sync(p_prms text[], p_datasets text[], p_since date, p_until date,
+                                p_dry_run boolean)
+RETURNS TABLE(prm text, dataset text, direction text, since date, until date,
+              order_id uuid, skipped text)
+LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp
+AS $$
+#variable_conflict use_column
+DECLARE
+    today date := (now() AT TIME ZONE 'Europe/Paris')::date;
+    v_until date;
+    v_prms text[];
+    v_datasets text[];
+    known text;
+    t record;
+    c record;
+    g record;
+    r record;
+    p text;
+    ds text;
+    dir text;
+    dirs text[];
+    reason text;
+    s date;
+    e date;
+    -- the requests planned for one meter, and what to say about each
+    reqs jsonb[];
+    rows_ds text[];
+    rows_dir text[];
+    rows_since date[];
+    rows_until date[];
+    ord uuid;
+    i integer;
+    j integer;
+    chunk jsonb;
+BEGIN
+    -- everything is checked before any HTTP call
+    SELECT string_agg(x.dataset, ', ' ORDER BY x.n) INTO known
+    FROM switchgrid.request_types() WITH ORDINALITY AS x(type, dataset, directions, dated,
+                                                          history_months, max_span_days, sync, n)
+    WHERE x.sync;
+    IF p_prms IS NULL THEN
+        RAISE EXCEPTION 'prms must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF p_datasets IS NULL THEN
+        RAISE EXCEPTION 'datasets must not be null' USING ERRCODE = 'null_value_not_allowed';
+    ELSIF p_since IS NULL THEN
+        RAISE EXCEPTION 'since must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Give the first Paris day to keep up to date, such as current_date - 30.';
+    ELSIF array_ndims(p_prms) > 1 OR array_ndims(p_datasets) > 1 THEN
+        RAISE EXCEPTION 'prms and datasets must be one-dimensional arrays'
+            USING ERRCODE = 'array_subscript_error';
+    ELSIF cardinality(p_prms) = 0 THEN
+        RAISE EXCEPTION 'prms is empty' USING ERRCODE = 'invalid_parameter_value',
+            HINT = 'List the PRMs to keep up to date.';
+    ELSIF cardinality(p_datasets) = 0 THEN
+        RAISE EXCEPTION 'datasets is empty' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Datasets: %s.', known);
+    ELSIF array_position(p_prms, NULL) IS NOT NULL OR array_position(p_datasets, NULL) IS NOT NULL THEN
+        RAISE EXCEPTION 'prms and datasets must not contain nulls'
+            USING ERRCODE = 'null_value_not_allowed';
+    END IF;
+    FOREACH p IN ARRAY p_prms LOOP
+        IF p !~ '^[0-9]{14}$' THEN
+            RAISE EXCEPTION 'invalid PRM "%"', left(p, 40) USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = 'A PRM (point de livraison) is exactly 14 digits.';
+        END IF;
+    END LOOP;
+    FOREACH ds IN ARRAY p_datasets LOOP
+        IF NOT EXISTS (SELECT 1 FROM switchgrid.request_types() x WHERE x.dataset = ds AND x.sync) THEN
+            RAISE EXCEPTION 'unknown dataset "%"', left(ds, 40) USING ERRCODE = 'invalid_parameter_value',
+                DETAIL = format('Datasets: %s.', known);
+        END IF;
+    END LOOP;
+    v_until := LEAST(COALESCE(p_until, today), today);
+    IF p_until IS NOT NULL AND p_since >= p_until THEN
+        RAISE EXCEPTION '"since" must be earlier than "until"' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('since is %s and until is %s; until is excluded.', p_since, p_until);
+    ELSIF p_since >= today THEN
+        RAISE EXCEPTION '"since" must be earlier than today' USING ERRCODE = 'invalid_parameter_value',
+            DETAIL = format('Enedis publishes the data of a day the next morning: the last day to order is %s.',
+                            today - 1);
+    END IF;
+    FOR t IN SELECT x.dataset, x.type, x.history_months FROM switchgrid.request_types() x
+             WHERE x.sync AND x.dataset = ANY (p_datasets) AND x.history_months > 0
+             ORDER BY x.history_months LOOP
+        IF p_since < today - make_interval(months => t.history_months) THEN
+            RAISE EXCEPTION '"since" is older than the % data the API keeps', t.dataset
+                USING ERRCODE = 'invalid_parameter_value',
+                      DETAIL = format('%s data (%s) goes back %s months, to %s.', t.dataset, t.type,
+                                      t.history_months,
+                                      (today - make_interval(months => t.history_months))::date),
+                      HINT = format('Use a since of %s or later.',
+                                    (today - make_interval(months => t.history_months))::date);
+        END IF;
+    END LOOP;
+    SELECT array_agg(x ORDER BY x) INTO v_prms FROM (SELECT DISTINCT x FROM unnest(p_prms) x) y;
+    SELECT array_agg(x ORDER BY n) INTO v_datasets
+    FROM (SELECT x, min(n) AS n FROM unnest(p_datasets) WITH ORDINALITY AS u(x, n) GROUP BY x) y;
+
+    FOREACH p IN ARRAY v_prms LOOP
+        -- the consent to order with: the latest live one
+        SELECT * INTO c FROM switchgrid.consents k
+        WHERE k.prm = p AND k.state = 'live' ORDER BY k.accepted_at DESC LIMIT 1;
+        IF NOT FOUND THEN
+            SELECT CASE k.state
+                       WHEN 'expired' THEN format('consent expired on %s',
+                                                  (k.expires_at AT TIME ZONE 'Europe/Paris')::date)
+                       WHEN 'revoked' THEN 'consent revoked'
+                       WHEN 'cancelled' THEN 'consent cancelled before it was signed'
+                       WHEN 'refused' THEN 'Ask failed its address check'
+                       WHEN 'pending' THEN format('consent not signed yet (Ask %s is %s)', k.ask_id, k.ask_status)
+                   END INTO reason
+            FROM switchgrid.consents k WHERE k.prm = p
+            ORDER BY k.state = 'pending', k.accepted_at DESC NULLS LAST LIMIT 1;
+            FOREACH ds IN ARRAY v_datasets LOOP
+                prm := p; dataset := ds; direction := NULL; since := p_since; until := v_until;
+                order_id := NULL;
+                skipped := 'no live consent: ' || COALESCE(reason, 'no Ask recorded for this meter');
+                RETURN NEXT;
+            END LOOP;
+            CONTINUE;
+        END IF;
+
+        -- injection only where the meter is known to have it
+        dirs := ARRAY['CONSUMPTION'];
+        IF EXISTS (SELECT 1 FROM switchgrid.coverage_days x
+                   WHERE x.prm = p AND x.direction = 'INJECTION' AND x.test_env = c.test_env)
+           OR EXISTS (SELECT 1 FROM switchgrid.contracts x
+                      WHERE NOT c.test_env AND x.prm = p AND x.injection_connection_kva IS NOT NULL)
+           OR EXISTS (SELECT 1 FROM switchgrid_test.contracts x
+                      WHERE c.test_env AND x.prm = p AND x.injection_connection_kva IS NOT NULL) THEN
+            dirs := dirs || 'INJECTION'::text;
+        END IF;
+
+        reqs := '{}'; rows_ds := '{}'; rows_dir := '{}'; rows_since := '{}'; rows_until := '{}';
+        FOREACH ds IN ARRAY v_datasets LOOP
+            SELECT * INTO t FROM switchgrid.request_types() x WHERE x.dataset = ds AND x.sync;
+            FOREACH dir IN ARRAY CASE WHEN t.dated THEN dirs ELSE ARRAY[NULL::text] END LOOP
+                -- not published yet
+                IF t.dated AND p_until > today THEN
+                    prm := p; dataset := ds; direction := dir; since := today; until := p_until;
+                    order_id := NULL;
+                    skipped := 'not published yet: Enedis publishes a day''s data the next morning';
+                    RETURN NEXT;
+                END IF;
+                -- each Paris day of [since, until): stored (complete), ordered
+                -- and not stored yet, or missing; then as ranges
+                FOR g IN
+                    WITH cov AS MATERIALIZED (
+                        SELECT x.day FROM switchgrid.coverage_days x
+                        WHERE x.prm = p AND x.dataset = ds AND x.direction IS NOT DISTINCT FROM dir
+                          AND x.test_env = c.test_env AND x.complete
+                          AND x.day >= p_since),
+                    pend AS MATERIALIZED (
+                        SELECT rq.order_id,
+                               (COALESCE(rq.since, rq.ordered_at - interval '7 days', o.first_seen - interval '7 days')
+                                AT TIME ZONE 'Europe/Paris')::date AS s,
+                               (COALESCE(rq.until, rq.ordered_at, o.first_seen)
+                                AT TIME ZONE 'Europe/Paris')::date AS e
+                        FROM switchgrid.requests rq JOIN switchgrid.orders o ON o.order_id = rq.order_id
+                        WHERE rq.type IN (SELECT x.type FROM switchgrid.request_types() x WHERE x.dataset = ds)
+                          AND (p = ANY (rq.prms) OR (rq.prms IS NULL AND o.consent_id = c.consent_id))
+                          AND (dir IS NULL
+                               OR (CASE WHEN rq.direction = 'INJECTION' THEN 'INJECTION'
+                                        ELSE 'CONSUMPTION' END) = dir)
+                          AND o.test_env = c.test_env
+                          AND rq.fetched_at IS NULL AND rq.status <> 'FAILED'
+                          AND o.finished_at IS NULL AND o.status <> 'ADDRESS_CHECK_FAILED'),
+                    days AS (
+                        SELECT d::date AS day FROM generate_series(
+                            p_since::timestamp,
+                            CASE WHEN t.dated THEN v_until - 1 ELSE p_since END::timestamp,
+                            interval '1 day') d),
+                    st AS (
+                        SELECT days.day,
+                               CASE WHEN t.dated AND EXISTS (SELECT 1 FROM cov WHERE cov.day = days.day)
+                                    THEN 'stored'
+                                    WHEN NOT t.dated AND EXISTS (SELECT 1 FROM cov) THEN 'stored'
+                                    ELSE (SELECT 'ordered, not stored yet (order ' || pend.order_id || ')'
+                                          FROM pend
+                                          WHERE NOT t.dated OR (days.day >= pend.s AND days.day < pend.e)
+                                          ORDER BY pend.order_id LIMIT 1)
+                               END AS state
+                        FROM days)
+                    SELECT st.state, min(st.day) AS s, max(st.day) + 1 AS e
+                    FROM (SELECT st.*, st.day - (row_number() OVER (PARTITION BY st.state ORDER BY st.day))::integer AS grp
+                          FROM st) st
+                    WHERE st.state IS DISTINCT FROM 'stored'
+                    GROUP BY st.state, st.grp
+                    ORDER BY 2
+                LOOP
+                    IF g.state IS NOT NULL THEN
+                        prm := p; dataset := ds; direction := dir; order_id := NULL; skipped := g.state;
+                        since := CASE WHEN t.dated THEN g.s END;
+                        until := CASE WHEN t.dated THEN g.e END;
+                        RETURN NEXT;
+                        CONTINUE;
+                    END IF;
+                    -- missing: as few requests as the span of one allows
+                    s := g.s;
+                    LOOP
+                        e := CASE WHEN t.max_span_days > 0 THEN LEAST(g.e, s + t.max_span_days) ELSE g.e END;
+                        reqs := reqs || CASE WHEN t.dated
+                            THEN @extschema@.switchgrid_request(
+                                     t.type, ARRAY[p],
+                                     CASE WHEN dir = 'INJECTION' THEN 'INJECTION' ELSE t.directions[1] END,
+                                     s::timestamp AT TIME ZONE 'Europe/Paris',
+                                     e::timestamp AT TIME ZONE 'Europe/Paris')
+                            ELSE @extschema@.switchgrid_request(t.type, ARRAY[p]) END;
+                        rows_ds := rows_ds || ds;
+                        rows_dir := rows_dir || dir;
+                        rows_since := rows_since || CASE WHEN t.dated THEN s END;
+                        rows_until := rows_until || CASE WHEN t.dated THEN e END;
+                        s := e;
+                        EXIT WHEN NOT t.dated OR s >= g.e;
+                    END LOOP;
+                END LOOP;
+            END LOOP;
+        END LOOP;
+
+        -- one Order per meter, with its consent; at most 100 requests an
+        -- Order (switchgrid_order's limit), so a longer list makes several.
+        -- An Order the API refuses (a consent revoked elsewhere, say) skips
+        -- this meter only; any other error (the budget, the API down) ends
+        -- the run, the Orders placed before it kept (switchgrid_order).
+        i := 1;
+        WHILE i <= cardinality(reqs) LOOP
+            ord := NULL;
+            reason := NULL;
+            IF NOT p_dry_run THEN
+                SELECT jsonb_agg(x ORDER BY n) INTO chunk
+                FROM unnest(reqs[i:i + 99]) WITH ORDINALITY AS u(x, n);
+                BEGIN
+                    ord := (@extschema@.switchgrid_order(chunk, c.consent_id) ->> 'id')::uuid;
+                EXCEPTION WHEN invalid_parameter_value THEN
+                    GET STACKED DIAGNOSTICS reason = MESSAGE_TEXT;
+                    reason := 'the API refused the Order: ' || reason;
+                END;
+            END IF;
+            FOR j IN i .. LEAST(i + 99, cardinality(reqs)) LOOP
+                prm := p; dataset := rows_ds[j]; direction := rows_dir[j];
+                since := rows_since[j]; until := rows_until[j]; order_id := ord; skipped := reason;
+                RETURN NEXT;
+            END LOOP;
+            i := i + 100;
+        END LOOP;
+    END LOOP;
+END $$;
+
+REVOKE ALL ON FUNCTION switchgrid.sync(text[], text[], date, date, boolean) FROM PUBLIC;
+
+CREATE FUNCTION switchgrid_sync(prms text[], datasets text[], since date,
+                                until date DEFAULT NULL, dry_run boolean DEFAULT true)
+RETURNS TABLE(prm text, dataset text, direction text, since date, until date,
+              order_id uuid, skipped text)
+LANGUAGE sql
+SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT * FROM switchgrid.sync($1, $2, $3, $4, $5);
+$$;
+
+COMMENT ON FUNCTION switchgrid_sync(text[], text[], date, date, boolean) IS
+'Orders what switchgrid.coverage says is missing, one Order per meter with a live consent; a dry run (the default) places nothing';
+
+REVOKE EXECUTE ON FUNCTION switchgrid_sync(text[], text[], date, date, boolean) FROM PUBLIC;

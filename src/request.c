@@ -13,12 +13,14 @@
  */
 #include "postgres.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
 #include "fmgr.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/timestamp.h"
 #include "utils/uuid.h"
 
@@ -39,18 +41,28 @@ static const char *const sg_dir_loadcurve[] = {"CONSUMPTION", "INJECTION", NULL}
  * one) is read from its dataUrl and kept as jsonb.
  */
 static const SgRequestType sg_request_types[] = {
-	{"LOADCURVE", sg_dir_loadcurve, true, true, SG_DATA_FROM_API, SG_PARSE_LOADCURVE},
-	{"C68", NULL, false, false, SG_DATA_FROM_URL, SG_PARSE_CONTRACTS},
-	{"C68_ASYNC", sg_dir_enedis, false, false, SG_DATA_FROM_URL, SG_PARSE_CONTRACTS},
-	{"R63", sg_dir_enedis, true, true, SG_DATA_FROM_URL, SG_PARSE_R63},
-	{"R63_SYNC", sg_dir_enedis, true, true, SG_DATA_FROM_URL, SG_PARSE_R63},
-	{"R64", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_INDEXES},
-	{"R64_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_INDEXES},
-	{"R65", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_DAILY_ENERGY},
-	{"R65_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_DAILY_ENERGY},
-	{"R66", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_MAX_POWER},
-	{"R66_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_MAX_POWER},
-	{"R67", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_BILLING},
+	/*
+	 * History: "load curve ... back to about 24 months; daily energies and
+	 * max powers back to about 36 months" (Enedis); indexes and billing
+	 * quantities are daily and monthly measures of the same meter, taken as
+	 * 36 months too.  Span: R63_SYNC is one synchronous Enedis call, at most
+	 * 7 days; LOADCURVE is split by Switchgrid ("a few minutes for a load
+	 * curve over 24 months"), and the asynchronous files take any period
+	 * within the history.  sync: the type switchgrid_sync() orders for each
+	 * dataset, the newer of each pair as the guide advises.
+	 */
+	{"LOADCURVE", sg_dir_loadcurve, true, true, SG_DATA_FROM_API, SG_PARSE_LOADCURVE, 24, 0, true},
+	{"C68", NULL, false, false, SG_DATA_FROM_URL, SG_PARSE_CONTRACTS, 0, 0, true},
+	{"C68_ASYNC", sg_dir_enedis, false, false, SG_DATA_FROM_URL, SG_PARSE_CONTRACTS, 0, 0, false},
+	{"R63", sg_dir_enedis, true, true, SG_DATA_FROM_URL, SG_PARSE_R63, 24, 0, false},
+	{"R63_SYNC", sg_dir_enedis, true, true, SG_DATA_FROM_URL, SG_PARSE_R63, 24, 7, false},
+	{"R64", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_INDEXES, 36, 0, false},
+	{"R64_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_INDEXES, 36, 0, true},
+	{"R65", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_DAILY_ENERGY, 36, 0, false},
+	{"R65_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_DAILY_ENERGY, 36, 0, true},
+	{"R66", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_MAX_POWER, 36, 0, false},
+	{"R66_SYNC", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_MAX_POWER, 36, 0, true},
+	{"R67", sg_dir_enedis, true, false, SG_DATA_FROM_URL, SG_PARSE_BILLING, 36, 0, true},
 };
 
 /* The keys a request object may have; any other is a typo. */
@@ -91,6 +103,12 @@ sg_dataset_name(SgDataParser parser)
 {
 	Assert((size_t) parser < lengthof(sg_dataset_names));
 	return sg_dataset_names[parser];
+}
+
+const char *
+sg_sync_dataset_name(SgDataParser parser)
+{
+	return sg_parser_is_curve(parser) ? "loadcurve" : sg_dataset_name(parser);
 }
 
 /* "a, b, c" or, with last_sep " and ", "a, b and c"; palloc'd. */
@@ -562,6 +580,53 @@ sg_check_request_retry_option(JsonbContainer *obj, const SgRequestType *rt)
 						   sg_type_names(sg_takes_retry_option, " and "))));
 }
 
+/*
+ * A period longer than the API keeps, or than one request of the type may
+ * cover, is refused: it would be billed for data that cannot come.  Only the
+ * length is checked here, not how old "since" is: that depends on the day
+ * the order is placed, and the API answers for it (switchgrid_sync() checks
+ * it, as it orders relative to today).  A Paris day may be 25 hours long, so
+ * a span of N days is allowed one hour more.
+ */
+static void
+sg_check_request_span(const SgRequestType *rt, TimestampTz since, TimestampTz until)
+{
+	Interval	limit;
+	TimestampTz most;
+	const char *unit;
+	int			n;
+
+	if (rt->max_span_days > 0)
+	{
+		n = rt->max_span_days;
+		unit = n == 1 ? "day" : "days";
+		memset(&limit, 0, sizeof(limit));
+		limit.day = n;
+		limit.time = USECS_PER_HOUR;
+	}
+	else if (rt->history_months > 0)
+	{
+		n = rt->history_months;
+		unit = n == 1 ? "month" : "months";
+		memset(&limit, 0, sizeof(limit));
+		limit.month = n;
+		limit.day = 1;
+	}
+	else
+		return;
+	most = DatumGetTimestampTz(DirectFunctionCall2(timestamptz_pl_interval,
+												   TimestampTzGetDatum(since),
+												   PointerGetDatum(&limit)));
+	if (until > most)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s request covers too long a period", rt->name),
+				 rt->max_span_days > 0
+				 ? errdetail("One %s request covers at most %d %s.", rt->name, n, unit)
+				 : errdetail("%s data goes back %d %s at most.", rt->name, n, unit),
+				 errhint("Order a shorter period, or split it into several requests.")));
+}
+
 /* Validates one request object; see sg_validate_requests(). */
 static void
 sg_validate_request(JsonbContainer *obj, bool have_consent)
@@ -586,6 +651,9 @@ sg_validate_request(JsonbContainer *obj, bool have_consent)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("\"since\" must be earlier than \"until\"")));
+	if (has_since)
+		sg_check_request_span(rt, since,
+							  has_until ? until : GetCurrentTransactionStartTimestamp());
 	sg_check_request_retry_option(obj, rt);
 }
 
@@ -707,4 +775,53 @@ switchgrid_request(PG_FUNCTION_ARGS)
 	 */
 	(void) sg_validate_requests(result, true);
 	PG_RETURN_JSONB_P(result);
+}
+
+PG_FUNCTION_INFO_V1(switchgrid_request_types);
+
+/*
+ * switchgrid.request_types() RETURNS TABLE(type, dataset, directions,
+ *		dated, history_months, max_span_days, sync)
+ *
+ * sg_request_types[] as rows, so that switchgrid_sync() and the docs read
+ * the same limits as switchgrid_order() checks.
+ */
+Datum
+switchgrid_request_types(PG_FUNCTION_ARGS)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+	size_t		i;
+
+	InitMaterializedSRF(fcinfo, 0);
+	for (i = 0; i < lengthof(sg_request_types); i++)
+	{
+		const SgRequestType *rt = &sg_request_types[i];
+		const char *dataset = sg_sync_dataset_name(rt->parser);
+		Datum		values[7];
+		bool		nulls[7] = {false};
+
+		values[0] = CStringGetTextDatum(rt->name);
+		if (dataset)
+			values[1] = CStringGetTextDatum(dataset);
+		else
+			nulls[1] = true;
+		if (rt->directions)
+		{
+			int			n = sg_list_length(rt->directions);
+			Datum	   *d = palloc(sizeof(Datum) * n);
+			int			j;
+
+			for (j = 0; j < n; j++)
+				d[j] = CStringGetTextDatum(rt->directions[j]);
+			values[2] = PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+		}
+		else
+			nulls[2] = true;
+		values[3] = BoolGetDatum(rt->dates);
+		values[4] = Int32GetDatum(rt->history_months);
+		values[5] = Int32GetDatum(rt->max_span_days);
+		values[6] = BoolGetDatum(rt->sync);
+		tuplestore_putvalues(rsinfo->setResult, rsinfo->setDesc, values, nulls);
+	}
+	return (Datum) 0;
 }

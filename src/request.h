@@ -54,6 +54,19 @@ typedef struct SgRequestType
 	bool		retry_option;	/* takes enedisRetryAfterLoadcurveActivation */
 	SgDataSource source;
 	SgDataParser parser;
+
+	/*
+	 * What the API keeps and takes, for the types that take since/until:
+	 * how far back the data goes, in months before today (0: not dated),
+	 * and the longest span one request may cover, in Paris days (0: the
+	 * whole history).  switchgrid_order() refuses a span longer than either;
+	 * switchgrid_sync() also refuses a "since" older than the history and
+	 * splits its requests at the span.
+	 */
+	int			history_months;
+	int			max_span_days;
+	/* the type switchgrid_sync() orders for the dataset of its parser */
+	bool		sync;
 } SgRequestType;
 
 /*
@@ -72,6 +85,13 @@ extern const SgRequestType *sg_request_type(const char *name);
  * SG_PARSE_JSONB and the load-curve parsers (SG_PARSE_LOADCURVE, SG_PARSE_R63).
  */
 extern const char *sg_dataset_name(SgDataParser parser);
+
+/*
+ * The dataset name of a parser as switchgrid_sync() and switchgrid.coverage
+ * call it: sg_dataset_name(), and "loadcurve" for both curve parsers; NULL
+ * for SG_PARSE_JSONB.
+ */
+extern const char *sg_sync_dataset_name(SgDataParser parser);
 
 /* The request types whose parser is "parser", as "R65 and R65_SYNC"; palloc'd. */
 extern char *sg_dataset_types(SgDataParser parser);
