@@ -1974,6 +1974,9 @@ BEGIN
     ELSIF p_since IS NULL THEN
         RAISE EXCEPTION 'since must not be null' USING ERRCODE = 'null_value_not_allowed',
             HINT = 'Give the first Paris day to keep up to date, such as current_date - 30.';
+    ELSIF p_dry_run IS NULL THEN
+        RAISE EXCEPTION 'dry_run must not be null' USING ERRCODE = 'null_value_not_allowed',
+            HINT = 'Say true to see what would be ordered, false to order it.';
     ELSIF array_ndims(p_prms) > 1 OR array_ndims(p_datasets) > 1 THEN
         RAISE EXCEPTION 'prms and datasets must be one-dimensional arrays'
             USING ERRCODE = 'array_subscript_error';

@@ -100,6 +100,7 @@ SELECT sqlstate_of($$SELECT switchgrid_order('[{"type": "R63_SYNC", "prms": ["44
 
 -- sync: bad input is refused before any HTTP call
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(NULL, ARRAY['loadcurve'], current_date - 8)$$);
+SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], current_date - 8, NULL, NULL)$$);
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], NULL, current_date - 8)$$);
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY['44444444444401'], ARRAY['loadcurve'], NULL)$$);
 SELECT sqlstate_of($$SELECT * FROM switchgrid_sync(ARRAY[]::text[], ARRAY['loadcurve'], current_date - 8)$$);
