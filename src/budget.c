@@ -100,7 +100,7 @@ sg_orders_of_the_day(void)
 												TYPALIGN_CHAR));
 	(void) sg_spi_latest_as_owner(
 		"SELECT (SELECT count(*) FROM switchgrid.orders o"
-		"        WHERE COALESCE(o.created_at, o.first_seen)"
+		"        WHERE GREATEST(o.created_at, o.first_seen)"
 		"              > clock_timestamp() - interval '24 hours')"
 		"     + (SELECT count(*) FROM unnest($1) AS q(id)"
 		"        WHERE NOT EXISTS (SELECT 1 FROM switchgrid.orders o"

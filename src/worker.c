@@ -465,8 +465,24 @@ sg_xact_callback(XactEvent event, void *arg)
 			if (sg_wake_pending || sg_nplaced > 0)
 				sg_wake_worker();
 			break;
+		case XACT_EVENT_PRE_PREPARE:
+
+			/*
+			 * A prepared transaction would keep the records of its Orders
+			 * out of reach: the worker could not write them while it holds
+			 * them, a restart empties the hand-over queue while the prepared
+			 * transaction survives it, and a ROLLBACK PREPARED then loses
+			 * them, billed.  It would also keep the daily budget's lock.
+			 * Refused: the transaction rolls back and hands them over.
+			 */
+			if (sg_nplaced > 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_FEATURE_NOT_SUPPORTED),
+						 errmsg("cannot PREPARE a transaction that has placed Switchgrid orders"),
+						 errdetail("The transaction rolls back; the orders it placed are kept, and the background worker records them.")));
+			return;
 		case XACT_EVENT_PREPARE:
-			/* the outcome is decided later: the worker checks (idempotently) */
+			/* no Order of this transaction is left (see PRE_PREPARE) */
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 			/* placed and billed, but the record is gone: hand it over */
