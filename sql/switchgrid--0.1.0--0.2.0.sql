@@ -314,58 +314,8 @@ WHERE l.prm = d.prm AND l.direction = d.direction AND l.ts = d.ts;
 ALTER TABLE switchgrid.loadcurve
     ADD COLUMN wh double precision GENERATED ALWAYS AS (power_w * step_s / 3600) STORED;
 
+-- (replaced by its 0.2.0 form below, with the load-curve storage)
 DROP FUNCTION switchgrid.store_loadcurve(uuid, text[], timestamptz[], double precision[]);
--- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
--- consolidated series per meter and direction, so an overlapping later order
--- updates points in place.  in_ts is the start of each step, in_step its
--- length in seconds.  The points of an Order of the test environment go to
--- switchgrid_test.loadcurve.
-CREATE FUNCTION switchgrid.store_loadcurve(req uuid, in_prms text[], in_ts timestamptz[],
-                                           in_step integer[], in_power double precision[])
-RETURNS bigint
-LANGUAGE plpgsql
-SET search_path = pg_catalog, pg_temp
-AS $$
-DECLARE
-    r record;
-    n bigint;
-BEGIN
-    -- orders before requests, as record_order() locks them
-    PERFORM 1 FROM switchgrid.orders
-    WHERE order_id = (SELECT order_id FROM switchgrid.requests WHERE request_id = req) FOR UPDATE;
-    SELECT * INTO r FROM switchgrid.requests WHERE request_id = req FOR UPDATE;
-    IF NOT FOUND THEN
-        RAISE EXCEPTION 'request % is not recorded', req;
-    END IF;
-    EXECUTE format($q$
-    INSERT INTO %I.loadcurve AS t (prm, direction, ts, power_w, request_id, step_s)
-    SELECT DISTINCT ON (u.p, u.t)
-           u.p, CASE $1 WHEN 'INJECTION' THEN 'INJECTION' ELSE 'CONSUMPTION' END,
-           u.t, u.w, $2, u.s
-    FROM unnest($3, $4, $5, $6) WITH ORDINALITY AS u(p, t, w, s, i)
-    ORDER BY u.p, u.t, u.i DESC
-    ON CONFLICT (prm, direction, ts) DO UPDATE
-    SET power_w = EXCLUDED.power_w, request_id = EXCLUDED.request_id, fetched_at = now(),
-        step_s = EXCLUDED.step_s
-    $q$, CASE WHEN (SELECT o.test_env FROM switchgrid.orders o WHERE o.order_id = r.order_id)
-              THEN 'switchgrid_test' ELSE 'switchgrid' END)
-    USING r.direction, req, in_prms, in_ts, in_power, in_step;
-    GET DIAGNOSTICS n = ROW_COUNT;
-
-    UPDATE switchgrid.requests
-    SET rows_stored = n, fetched_at = now(), next_fetch_at = NULL, last_error = NULL,
-        fetches = fetches + 1, failures = 0, updated_at = now()
-    WHERE request_id = req;
-    IF r.fetched_at IS NULL THEN
-        PERFORM switchgrid.notify('request.finished',
-            jsonb_build_object('order_id', r.order_id, 'request_id', req, 'type', r.type,
-                               'status', 'SUCCESS', 'stored', true, 'rows', n));
-    END IF;
-    PERFORM switchgrid.check_order_finished(r.order_id);
-    RETURN n;
-END $$;
-REVOKE ALL ON FUNCTION switchgrid.store_loadcurve(uuid, text[], timestamptz[], integer[],
-                                            double precision[]) FROM PUBLIC;
 
 -- switchgrid_loadcurve() gains columns: its result type changes, so it is
 -- dropped and created again.  A view of yours over it would be lost with
@@ -1602,7 +1552,6 @@ COMMENT ON TABLE switchgrid_test.loadcurve_days IS 'Load curves of the test envi
 SELECT pg_catalog.pg_extension_config_dump('switchgrid.loadcurve_days', '');
 SELECT pg_catalog.pg_extension_config_dump('switchgrid_test.loadcurve_days', '');
 
-DROP FUNCTION switchgrid.store_loadcurve(uuid, text[], timestamptz[], integer[], double precision[]);
 -- Stores a downloaded load curve (LOADCURVE, R63, R63_SYNC): one
 -- consolidated series per meter and direction, so an overlapping later order
 -- updates points in place.  in_ts is the start of each step, in_step its
