@@ -68,6 +68,22 @@ static SgPlan sg_plans[SG_MAX_PLANS];
 static int	sg_nplans = 0;
 
 /*
+ * Prepares "sql" (inside SPI); with "keep", for the life of the process
+ * (SPI_keepplan: the plan cache replans it when what it uses changes).
+ */
+SPIPlanPtr
+sg_spi_prepare(const char *sql, int nargs, Oid *types, bool keep)
+{
+	SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
+
+	if (plan == NULL)
+		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+	if (keep && SPI_keepplan(plan) != 0)
+		elog(ERROR, "SPI_keepplan failed");
+	return plan;
+}
+
+/*
  * The kept plan of "sql" with these argument types, prepared now if it is
  * new (inside SPI), or NULL if the statement is not to be kept.
  */
@@ -89,11 +105,7 @@ sg_plan_for(const char *sql, int nargs, Oid *types)
 	}
 	if (sg_nplans >= SG_MAX_PLANS)
 		return NULL;
-	plan = SPI_prepare(sql, nargs, types);
-	if (plan == NULL)
-		elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-	if (SPI_keepplan(plan) != 0)
-		elog(ERROR, "SPI_keepplan failed");
+	plan = sg_spi_prepare(sql, nargs, types, true);
 	p = &sg_plans[sg_nplans];
 	p->sql = MemoryContextStrdup(TopMemoryContext, sql);
 	p->nargs = nargs;
@@ -143,9 +155,7 @@ sg_spi_run_as_owner(const char *sql, int nargs, Oid *types, Datum *values,
 	if (latest)
 	{
 		if (plan == NULL)
-			plan = SPI_prepare(sql, nargs, types);
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
+			plan = sg_spi_prepare(sql, nargs, types, false);
 		rc = SPI_execute_snapshot(plan, values, nulls, GetLatestSnapshot(),
 								  InvalidSnapshot, false, false, 0);
 	}

@@ -8,6 +8,7 @@
 #define SWITCHGRID_OWNER_H
 
 #include "access/tupdesc.h"
+#include "executor/spi.h"
 #include "utils/tuplestore.h"
 
 /*
@@ -19,6 +20,7 @@
  * "result", does nothing (returns 0) on a standby or in a read-only
  * transaction.
  */
+extern SPIPlanPtr sg_spi_prepare(const char *sql, int nargs, Oid *types, bool keep);
 extern uint64 sg_spi_as_owner(const char *sql, int nargs, Oid *types,
 							  Datum *values, const char *nulls,
 							  Datum *result, bool *isnull);

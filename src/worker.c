@@ -66,6 +66,7 @@
 #include "housekeeping.h"
 #include "http.h"
 #include "json_util.h"
+#include "owner.h"
 #include "request.h"
 #include "result.h"
 #include "store.h"
@@ -1329,15 +1330,7 @@ sg_worker_execute(SPIPlanPtr *cache, const char *sql, int nargs, Oid *types,
 				  Datum *values, bool read_only, long count)
 {
 	if (*cache == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare(sql, nargs, types);
-
-		if (plan == NULL)
-			elog(ERROR, "SPI_prepare failed: %s", SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "SPI_keepplan failed");
-		*cache = plan;
-	}
+		*cache = sg_spi_prepare(sql, nargs, types, true);
 	return SPI_execute_plan(*cache, values, NULL, read_only, count);
 }
 
