@@ -11,8 +11,9 @@
  * it does not track the Orders themselves.
  *
  * The daily count is the Orders recorded in switchgrid.orders in the last
- * 24 hours (by the API's createdAt, or when recorded here if the API did not
- * say), those of this transaction included, plus the Orders handed over at
+ * 24 hours (by the later of the API's createdAt and when it was recorded
+ * here, so that a wrong createdAt cannot hide one), those of this
+ * transaction included, plus the Orders handed over at
  * rollback that the worker has not recorded yet (each counted once: only
  * the ids on the queue that switchgrid.orders does not hold).  Two sessions
  * must not both see room for the last Order: while a daily budget is set,
